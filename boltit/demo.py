@@ -1,0 +1,7 @@
+"""``boltit demo``: the main job on the embedded default, end to end."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` to ``app``."""

@@ -1,0 +1,108 @@
+"""One settings object, read from the environment and an optional ``.env``.
+
+It is built once by the entry point (CLI, app factory, MLproject step) and
+passed down; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of every BoltIT component."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Project variables.
+    state_dir: Path = Field(Path(".boltit"), validation_alias="BOLTIT_STATE_DIR")
+    model_name: str = Field("ticket-classifier", validation_alias="BOLTIT_MODEL_NAME")
+    database_url_override: str | None = Field(None, validation_alias="BOLTIT_DATABASE_URL")
+    admin_token: SecretStr | None = Field(None, validation_alias="BOLTIT_ADMIN_TOKEN")
+    auto_apply_threshold: float = Field(
+        0.75, ge=0.0, le=1.0, validation_alias="BOLTIT_AUTO_APPLY_THRESHOLD"
+    )
+    experiment_name: str = Field("ticket-classifier", validation_alias="BOLTIT_EXPERIMENT")
+    artifact_root_override: str | None = Field(None, validation_alias="BOLTIT_ARTIFACT_ROOT")
+    artifact_bucket: str | None = Field(None, validation_alias="BOLTIT_ARTIFACT_BUCKET")
+
+    # The runbook's own switch; only the first value of the persisted flag comes from here.
+    auto_apply_enabled: bool = Field(True, validation_alias="AUTO_APPLY_ENABLED")
+
+    # MLflow's own variables, honoured as MLflow defines them.
+    tracking_uri_override: str | None = Field(None, validation_alias="MLFLOW_TRACKING_URI")
+    registry_uri_override: str | None = Field(None, validation_alias="MLFLOW_REGISTRY_URI")
+    s3_endpoint_url: str | None = Field(None, validation_alias="MLFLOW_S3_ENDPOINT_URL")
+
+    # Serving.
+    poll_interval_seconds: float = Field(
+        1.0, gt=0.0, le=60.0, validation_alias="BOLTIT_POLL_INTERVAL"
+    )
+    webhook_secret: SecretStr | None = Field(None, validation_alias="BOLTIT_WEBHOOK_SECRET")
+
+    # Config files that make gates, alert rules and drift thresholds data.
+    gates_config: Path | None = Field(None, validation_alias="BOLTIT_GATES_CONFIG")
+    alerts_config: Path | None = Field(None, validation_alias="BOLTIT_ALERTS_CONFIG")
+    drift_config: Path | None = Field(None, validation_alias="BOLTIT_DRIFT_CONFIG")
+
+    # CloudWatch publishing is off unless a namespace region/endpoint is configured.
+    cloudwatch_enabled: bool = Field(False, validation_alias="BOLTIT_CLOUDWATCH_ENABLED")
+    cloudwatch_namespace: str = Field(
+        "BoltIT/Pilot", validation_alias="BOLTIT_CLOUDWATCH_NAMESPACE"
+    )
+    cloudwatch_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("BOLTIT_CLOUDWATCH_ENDPOINT_URL")
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("BOLTIT_MODEL_NAME must not be empty")
+        return value.strip()
+
+    @property
+    def database_url(self) -> str:
+        """Where the ticket store, audit history, flags and incidents live."""
+        if self.database_url_override:
+            return normalise_database_url(self.database_url_override)
+        return f"sqlite:///{self.state_dir.resolve() / 'boltit.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: ``MLFLOW_TRACKING_URI`` or a SQLite file in the state folder."""
+        return self.tracking_uri_override or f"sqlite:///{self.state_dir.resolve() / 'mlflow.db'}"
+
+    @property
+    def registry_uri(self) -> str:
+        """MLflow registry URI: ``MLFLOW_REGISTRY_URI`` or the tracking URI."""
+        return self.registry_uri_override or self.tracking_uri
+
+    @property
+    def artifact_root(self) -> str:
+        """Artifact location for the experiment this project creates."""
+        return self.artifact_root_override or (self.state_dir.resolve() / "artifacts").as_uri()
+
+    def admin_token_value(self) -> str | None:
+        """The admin token, or None when admin writes must be refused."""
+        if self.admin_token is None or not self.admin_token.get_secret_value():
+            return None
+        return self.admin_token.get_secret_value()
+
+
+def normalise_database_url(url: str) -> str:
+    """Point bare ``postgresql://`` URLs at psycopg 3, the driver this project installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once; keyword overrides win over the environment."""
+    return Settings(**overrides)  # type: ignore[arg-type]
