@@ -1,0 +1,110 @@
+"""Fixtures shared by every suite: real local stores, never mocks of MLflow or the database."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from sqlalchemy import create_engine, text
+
+from boltit.db import Database
+from boltit.settings import Settings, load_settings
+from boltit.tracking import configure_mlflow
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose every store lives under this test's tmp_path."""
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "BOLTIT_DATABASE_URL",
+        "BOLTIT_ADMIN_TOKEN",
+        "AUTO_APPLY_ENABLED",
+        "BOLTIT_MODEL_NAME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env or mlruns from the developer's folder
+    return load_settings(state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def mlflow_client(settings: Settings) -> MlflowClient:
+    """A client on a real SQLite MLflow store in tmp_path."""
+    return configure_mlflow(settings)
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[Database]:
+    """The project database (SQLite under tmp_path), migrated."""
+    db = Database(settings.database_url)
+    yield db
+    db.dispose()
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means: skip, with the reason
+        return f"PostgreSQL not reachable on 127.0.0.1:5432 ({type(exc).__name__}: {exc})"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own, dropped afterwards."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"boltit_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto in server mode, reached over real HTTP on loopback."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_data_path() -> Path:
+    """The shared real dataset; tests that need it skip where it is absent."""
+    if not REAL_DATA.is_file():
+        pytest.skip(f"real dataset not found at {REAL_DATA} (it lives in ../shared, not the repo)")
+    return REAL_DATA
