@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         1.0, gt=0.0, le=60.0, validation_alias="BOLTIT_POLL_INTERVAL"
     )
     webhook_secret: SecretStr | None = Field(None, validation_alias="BOLTIT_WEBHOOK_SECRET")
+    # --- Serving (serving/ owns these) ---
+    flag_poll_interval_seconds: float = Field(
+        0.25, gt=0.0, le=0.5, validation_alias="BOLTIT_FLAG_POLL_INTERVAL"
+    )
+    shadow_enabled: bool = Field(False, validation_alias="BOLTIT_SHADOW_ENABLED")
+    canary_percent: float = Field(0.0, ge=0.0, le=100.0, validation_alias="BOLTIT_CANARY_PERCENT")
+    # May only lower the API's hard ceilings (20,000 characters, 256 tickets per batch).
+    max_text_chars: int = Field(20_000, ge=1, le=20_000, validation_alias="BOLTIT_MAX_TEXT_CHARS")
+    max_batch_size: int = Field(256, ge=1, le=256, validation_alias="BOLTIT_MAX_BATCH_SIZE")
+    predict_inline: bool = Field(True, validation_alias="BOLTIT_PREDICT_INLINE")
+    # --- end Serving ---
 
     # Config files that make gates, alert rules and drift thresholds data.
     gates_config: Path | None = Field(None, validation_alias="BOLTIT_GATES_CONFIG")

@@ -1,7 +1,144 @@
-"""Commands of this package, added to the root ``boltit`` CLI."""
+"""``boltit serve`` and ``boltit up``: the classification service, alone or with the MLflow UI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from boltit.console import err, out
+from boltit.context import app_context
+from boltit.errors import BadInputError
+from boltit.settings import Settings
+
+FACTORY = "serving.app:app_from_environment"
+DEFAULT_PORT = 8000
+DEFAULT_MLFLOW_PORT = 5000
+
+
+def _check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise BadInputError(f"--port must be between 1 and 65535, not {port}")
+
+
+def run_service(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Run uvicorn on the app factory; each worker builds its own service from the environment."""
+    import uvicorn
+
+    _check_port(port)
+    if workers < 1:
+        raise BadInputError(f"--workers must be at least 1, not {workers}")
+    # Workers re-read settings from the environment; pin the state folder the CLI resolved.
+    os.environ.setdefault("BOLTIT_STATE_DIR", str(settings.state_dir.resolve()))
+    if workers > 1:
+        # Sum counters and histograms over every worker (prometheus_client multiprocess mode).
+        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.state_dir))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to ``app``."""
+    """Add ``serve`` and ``up`` to ``app``."""
+
+    @app.command("serve")
+    def serve(
+        ctx: typer.Context,
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="HTTP port.")] = DEFAULT_PORT,
+        workers: Annotated[int, typer.Option(help="Replica processes (uvicorn workers).")] = 1,
+    ) -> None:
+        """Serve models:/<name>@Production and follow the alias without restarts."""
+        context = app_context(ctx)
+        settings = context.settings
+        _ = context.database  # migrate once here, before workers race to do it
+        out.print(
+            f"serving [bold]{settings.model_name}@Production[/] on http://{host}:{port} "
+            f"({workers} worker{'s' if workers > 1 else ''}; alias polled every "
+            f"{settings.poll_interval_seconds:g} s)"
+        )
+        run_service(settings, host=host, port=port, workers=workers)
+
+    @app.command("up")
+    def up(
+        ctx: typer.Context,
+        port: Annotated[int, typer.Option(help="Port of the classification service.")] = (
+            DEFAULT_PORT
+        ),
+        mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow server and UI.")] = (
+            DEFAULT_MLFLOW_PORT
+        ),
+    ) -> None:
+        """Start the MLflow tracking server with its UI and the service, both on 127.0.0.1."""
+        context = app_context(ctx)
+        settings = context.settings
+        _check_port(mlflow_port)
+        _ = context.database
+        server = start_mlflow_server(settings, port=mlflow_port)
+        try:
+            out.print(f"MLflow UI and registry: http://127.0.0.1:{mlflow_port}")
+            out.print(f"classification service: http://127.0.0.1:{port}  (docs at /docs)")
+            run_service(settings, host="127.0.0.1", port=port, workers=1)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[bytes]:
+    """``mlflow server`` on the project's own backend store, with webhooks allowed to loopback."""
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
+    env.setdefault("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        mlflow_bin,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--artifacts-destination",
+        settings.artifact_root,
+    ]
+    log_path = settings.state_dir / "mlflow-server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _wait_for_port(port, process, log_path)
+    return process
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    import socket
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BadInputError(f"mlflow server exited with {process.returncode}; see {log_path}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    process.terminate()
+    err.print(f"mlflow server did not open port {port} within 60 s; see {log_path}")
+    raise BadInputError(f"mlflow server did not start on port {port}")

@@ -1,7 +1,192 @@
-"""Commands of this package, added to the root ``boltit`` CLI."""
+"""``boltit train`` and ``boltit retrain``: thin commands over ``training.train.train``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from boltit.console import err, out
+from boltit.context import app_context
+from training.data import TicketDataset, combine, from_generator, from_store, load_file
+from training.model import ModelConfig
+from training.train import TrainConfig, TrainResult, train
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="CSV or Parquet file of labelled tickets; the built-in generator when omitted.",
+        dir_okay=False,
+    ),
+]
+TextColumn_ = Annotated[str, typer.Option(help="Column holding the ticket text.")]
+LabelColumn = Annotated[str, typer.Option(help="Column holding the category.")]
+PriorityColumn = Annotated[
+    str | None,
+    typer.Option(help="Column holding the priority (default: 'priority' if the file has it)."),
+]
+RowsOption = Annotated[int, typer.Option(help="Tickets to generate when --data is omitted.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the generator, the split and the model.")]
+NoRegister = Annotated[
+    bool, typer.Option("--no-register", help="Log the run but register no version.")
+]
+AllowFailing = Annotated[
+    bool,
+    typer.Option(
+        "--allow-failing-data",
+        help="Train even if the data-quality suite fails (recorded as data_checks_overridden).",
+    ),
+]
+SourceOption = Annotated[
+    str, typer.Option(help="Recorded as the version's 'source' tag (cli, mlproject, ...).")
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to ``app``."""
+    """Add ``train`` and ``retrain`` to ``app``."""
+
+    @app.command("train")
+    def train_command(
+        ctx: typer.Context,
+        data: DataOption = None,
+        text_column: TextColumn_ = "text",
+        label_column: LabelColumn = "category",
+        priority_column: PriorityColumn = None,
+        rows: RowsOption = 4000,
+        seed: SeedOption = 42,
+        no_register: NoRegister = False,
+        allow_failing_data: AllowFailing = False,
+        source: SourceOption = "cli",
+    ) -> None:
+        """Train the ticket classifier, log the run to MLflow and register a new version."""
+        dataset = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
+        _run(ctx, dataset, seed, no_register, allow_failing_data, source)
+
+    @app.command("retrain")
+    def retrain_command(
+        ctx: typer.Context,
+        data: DataOption = None,
+        text_column: TextColumn_ = "text",
+        label_column: LabelColumn = "category",
+        priority_column: PriorityColumn = None,
+        include_recent_days: Annotated[
+            int, typer.Option(help="Add labelled tickets of the store from the last N days.")
+        ] = 90,
+        rows: RowsOption = 4000,
+        seed: SeedOption = 42,
+        no_register: NoRegister = False,
+        allow_failing_data: AllowFailing = False,
+        source: SourceOption = "retrain",
+    ) -> None:
+        """Retrain on base data plus the agents' corrections from the ticket store."""
+        context = app_context(ctx)
+        base = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
+        recent = from_store(context.database, days=include_recent_days)
+        out.print(
+            f"ticket store: {recent.rows if recent else 0:,} labelled tickets "
+            f"from the last {include_recent_days} days"
+        )
+        _run(ctx, combine(base, recent), seed, no_register, allow_failing_data, source)
+
+
+def _base_dataset(
+    data: Path | None,
+    text_column: str,
+    label_column: str,
+    priority_column: str | None,
+    rows: int,
+    seed: int,
+) -> TicketDataset:
+    if data is None:
+        return from_generator(rows, seed=seed)
+    return load_file(
+        data,
+        text_column=text_column,
+        label_column=label_column,
+        priority_column=priority_column or None,
+    )
+
+
+def _run(
+    ctx: typer.Context,
+    dataset: TicketDataset,
+    seed: int,
+    no_register: bool,
+    allow_failing_data: bool,
+    source: str,
+) -> None:
+    context = app_context(ctx)
+    # The model's input example is validated by downloading it; no bars in our output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    out.print(
+        f"data: {dataset.rows:,} tickets, {dataset.frame['category'].nunique()} categories, "
+        f"priority {'yes' if dataset.has_priority else 'no'} ({dataset.source})"
+    )
+    if dataset.dropped_rows:
+        out.print(f"skipped {dataset.dropped_rows:,} rows without text or label")
+    with _progress() as step:
+        result = train(
+            settings=context.settings,
+            client=context.mlflow_client,
+            dataset=dataset,
+            config=TrainConfig(model=ModelConfig(seed=seed)),
+            register=not no_register,
+            source=source,
+            allow_failing_data=allow_failing_data,
+            database=context.database,
+            progress=step,
+        )
+    _report(result, context.settings.model_name)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def step(message: str) -> None:
+            progress.update(task, description=message)
+
+        yield step
+
+
+def _report(result: TrainResult, model_name: str) -> None:
+    out.print(f"run id: {result.run_id}")
+    if result.model_version:
+        out.print(f"registered: {model_name} version {result.model_version} ({result.model_uri})")
+    else:
+        out.print("registered: no (--no-register)")
+    if result.data_checks_passed is False:
+        out.print("[yellow]data checks failed and were overridden (--allow-failing-data)[/]")
+    table = Table(title="Headline metrics (evaluation split)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("accuracy", "accuracy", "{:.4f}"),
+        ("macro-F1", "macro_f1", "{:.4f}"),
+        ("log loss", "log_loss", "{:.4f}"),
+        ("expected calibration error", "expected_calibration_error", "{:.4f}"),
+        ("auto-apply coverage", "auto_apply_coverage", "{:.1%}"),
+        ("auto-apply precision", "auto_apply_precision", "{:.1%}"),
+        ("priority accuracy", "priority_accuracy", "{:.4f}"),
+        ("fit seconds", "fit_seconds", "{:.1f}"),
+        ("predict latency p50 (ms)", "predict_latency_p50_ms", "{:.2f}"),
+        ("predict latency p95 (ms)", "predict_latency_p95_ms", "{:.2f}"),
+    ]
+    for label, key, fmt in rows:
+        if key in result.metrics:
+            table.add_row(label, fmt.format(result.metrics[key]))
+    out.print(table)

@@ -1,0 +1,331 @@
+"""Serving benchmark: ``mlflow models serve`` and ``boltit serve`` on the same registered model.
+
+Both servers load ``models:/<name>@Production`` from one throwaway registry and are
+loaded one after the other in the same run, by the same asyncio HTTP/1.1 keep-alive
+client (16 connections, bounded duration, loopback only). The BoltIT service persists
+every prediction; the run checks that the ticket store grew by exactly the number of
+successful requests. Results go to ``bench/results/serve_bench-<time>.json`` and a
+Markdown table is printed.
+
+Run: ``.venv/bin/python bench/serve_bench.py [--duration 15] [--connections 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class LoadResult:
+    """What one server did under load."""
+
+    server: str
+    requests: int
+    ok: int
+    failed: int
+    seconds: float
+    req_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(port: int, path: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _connection(
+    port: int, requests: list[bytes], stop_at: float, offset: int, latencies: list[float]
+) -> tuple[int, int]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ok = failed = 0
+    index = offset
+    try:
+        while time.perf_counter() < stop_at:
+            payload = requests[index % len(requests)]
+            index += 1
+            started = time.perf_counter()
+            writer.write(payload)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            chunked = False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                lowered = name.strip().lower()
+                if lowered == b"content-length":
+                    length = int(value)
+                elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            elif length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status == 200:
+                ok += 1
+            else:
+                failed += 1
+    finally:
+        writer.close()
+    return ok, failed
+
+
+async def _load(
+    port: int, path: str, bodies: list[bytes], *, connections: int, seconds: float
+) -> tuple[int, int, list[float], float]:
+    requests = [_request(port, path, body) for body in bodies]
+    latencies: list[float] = []
+    started = time.perf_counter()
+    stop_at = started + seconds
+    counts = await asyncio.gather(
+        *(
+            _connection(port, requests, stop_at, i * 997, latencies)
+            for i in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    return sum(c[0] for c in counts), sum(c[1] for c in counts), latencies, elapsed
+
+
+def run_load(
+    server: str, port: int, path: str, bodies: list[bytes], *, connections: int, seconds: float
+) -> LoadResult:
+    """Load one server for ``seconds`` and summarise."""
+    ok, failed, latencies, elapsed = asyncio.run(
+        _load(port, path, bodies, connections=connections, seconds=seconds)
+    )
+    ordered = sorted(latencies) or [0.0]
+
+    def pct(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return LoadResult(
+        server=server,
+        requests=ok + failed,
+        ok=ok,
+        failed=failed,
+        seconds=round(elapsed, 2),
+        req_per_s=round(ok / elapsed, 1),
+        p50_ms=pct(0.50),
+        p90_ms=pct(0.90),
+        p99_ms=pct(0.99),
+        max_ms=round(ordered[-1] * 1000, 2),
+    )
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Wait until ``url`` answers 200, or fail if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server we started, and its workers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def prepare_registry(state_dir: Path, rows: int) -> tuple[dict[str, str], str]:
+    """Train and register one version, make it Production; return the env and its version."""
+    from boltit.names import PRODUCTION
+    from boltit.settings import load_settings
+    from boltit.tracking import configure_mlflow
+    from training.data import from_generator
+    from training.train import train
+
+    settings = load_settings(state_dir=state_dir)
+    client = configure_mlflow(settings)
+    result = train(
+        settings=settings, client=client, dataset=from_generator(rows, seed=11), register=True
+    )
+    version = str(result.model_version)
+    client.set_registered_model_alias(settings.model_name, PRODUCTION, version)
+    env = dict(os.environ)
+    env.update(
+        {
+            "BOLTIT_STATE_DIR": str(state_dir),
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "AUTO_APPLY_ENABLED": "true",
+        }
+    )
+    return env, version
+
+
+def ticket_count(state_dir: Path) -> int:
+    """Rows in the bench's ticket store."""
+    from sqlalchemy import func, select
+
+    from boltit.db import Database
+    from boltit.schema import Ticket
+    from boltit.settings import load_settings
+
+    database = Database(load_settings(state_dir=state_dir).database_url)
+    try:
+        with database.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
+    finally:
+        database.dispose()
+
+
+def main() -> None:
+    """Run both servers, load each, write JSON and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per server")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=3000, help="generated tickets to train on")
+    parser.add_argument("--workers", type=int, default=1, help="boltit serve workers")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 300:
+        parser.error("--duration must be between 1 and 300 seconds")
+
+    from training.generator import generate_tickets
+
+    texts = generate_tickets(2000, seed=99)["text"].tolist()
+    boltit_bodies = [json.dumps({"text": t}).encode() for t in texts]
+    mlflow_bodies = [
+        json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t]]}}).encode()
+        for t in texts
+    ]
+
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        state_dir = Path(tmp) / "state"
+        print("training and registering one version ...", flush=True)
+        env, version = prepare_registry(state_dir, args.rows)
+        results: list[LoadResult] = []
+
+        mlflow_port = free_port()
+        print(f"mlflow models serve on :{mlflow_port} ...", flush=True)
+        mlflow_server = subprocess.Popen(
+            [
+                str(VENV_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models:/ticket-classifier@Production",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(mlflow_port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{mlflow_port}/ping", mlflow_server)
+            run_load("warm-up", mlflow_port, "/invocations", mlflow_bodies,
+                     connections=args.connections, seconds=args.warmup)
+            results.append(
+                run_load("mlflow models serve", mlflow_port, "/invocations", mlflow_bodies,
+                         connections=args.connections, seconds=args.duration)
+            )
+        finally:
+            stop(mlflow_server)
+
+        port = free_port()
+        print(f"boltit serve on :{port} ({args.workers} worker(s)) ...", flush=True)
+        service = subprocess.Popen(
+            [str(VENV_BIN / "boltit"), "serve", "--port", str(port), "--workers",
+             str(args.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/ready", service)
+            run_load("warm-up", port, "/classify", boltit_bodies,
+                     connections=args.connections, seconds=args.warmup)
+            before = ticket_count(state_dir)
+            ours = run_load("boltit serve (persisting)", port, "/classify", boltit_bodies,
+                            connections=args.connections, seconds=args.duration)
+            stored = ticket_count(state_dir) - before
+            results.append(ours)
+        finally:
+            stop(service)
+
+    baseline, ours = results
+    ratio = round(ours.req_per_s / baseline.req_per_s, 2) if baseline.req_per_s else None
+    report = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "model_version": version,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "boltit_workers": args.workers,
+        "results": [asdict(r) for r in results],
+        "throughput_ratio": ratio,
+        "rows_persisted_during_load": stored,
+        "every_success_persisted": stored == ours.ok,
+        "targets": {"ratio_ge_8": bool(ratio and ratio >= 8), "p99_le_20ms": ours.p99_ms <= 20},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_path = RESULTS / f"serve_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+
+    print()
+    print(f"| server | req/s | p50 ms | p99 ms | ok | failed |  ({args.connections} connections, "
+          f"{args.duration:g} s each)")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.server} | {r.req_per_s:,.0f} | {r.p50_ms} | {r.p99_ms} | {r.ok} | {r.failed} |")
+    print(f"\nratio: **{ratio}x**; rows persisted during load: {stored} (200s: {ours.ok})")
+    print(f"written to {out_path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

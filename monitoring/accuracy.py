@@ -1,0 +1,119 @@
+"""The runbook's helper scripts as functions: model metrics and accuracy recomputed from the store.
+
+Accuracy here is always "the model's category equals the agent's feedback category", over
+tickets that received feedback, counted by the day the ticket was created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.errors import BadInputError
+from boltit.schema import utcnow
+from monitoring import metrics
+from monitoring.status import aliases, validation_accuracy
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """Accuracy over a window, overall and broken down."""
+
+    since: datetime
+    tickets: int
+    labelled: int
+    accuracy: float | None
+    by_day: pd.DataFrame
+    by_version: pd.DataFrame
+    by_category: pd.DataFrame
+
+
+def _breakdown(frame: pd.DataFrame, key: pd.Series, name: str) -> pd.DataFrame:
+    labelled = frame["feedback_category"].notna()
+    hits = (frame["category"] == frame["feedback_category"]) & labelled
+    table = pd.DataFrame({name: key, "labelled": labelled, "correct": hits, "tickets": 1})
+    grouped = table.groupby(name, sort=True)[["tickets", "labelled", "correct"]].sum()
+    grouped["accuracy"] = grouped["correct"] / grouped["labelled"].where(grouped["labelled"] > 0)
+    return grouped.reset_index()
+
+
+def recompute_accuracy(
+    database: Database, *, days: float, now: datetime | None = None
+) -> AccuracyReport:
+    """Accuracy over the last ``days`` days from stored predictions and feedback.
+
+    Raises:
+        BadInputError: ``days`` is not positive.
+    """
+    if days <= 0:
+        raise BadInputError(f"--days must be positive, got {days:g}")
+    since = metrics.window_start(now or utcnow(), days)
+    with database.session() as session:
+        frame = metrics.load_tickets(session, since=since)
+    labelled = int(frame["feedback_category"].notna().sum())
+    correct = int(
+        (
+            (frame["category"] == frame["feedback_category"]) & frame["feedback_category"].notna()
+        ).sum()
+    )
+    day = frame["created_at"].dt.strftime("%Y-%m-%d")
+    truth = frame["feedback_category"].fillna("(no feedback)")
+    return AccuracyReport(
+        since=since,
+        tickets=len(frame),
+        labelled=labelled,
+        accuracy=correct / labelled if labelled else None,
+        by_day=_breakdown(frame, day, "day"),
+        by_version=_breakdown(frame, frame["model_version"], "model_version"),
+        by_category=_breakdown(frame, truth, "category"),
+    )
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    """One registered version's figures: what it validated at and how it does live."""
+
+    version: str
+    aliases: list[str]
+    validation_accuracy: float | None
+    tickets: int
+    labelled: int
+    live_accuracy: float | None
+    mean_confidence: float | None
+    auto_apply_rate: float | None
+    latency_p95_seconds: float | None
+
+
+def model_metrics(
+    *, database: Database, client: MlflowClient, name: str, days: float = 7.0
+) -> list[VersionMetrics]:
+    """Per version: aliases, validation accuracy (run metric ``accuracy``) and live figures."""
+    if days <= 0:
+        raise BadInputError(f"--days must be positive, got {days:g}")
+    since = metrics.window_start(utcnow(), days)
+    with database.session() as session:
+        frame = metrics.load_tickets(session, since=since)
+    by_alias = aliases(client, name)
+    versions = set(frame["model_version"].astype(str)) | set(by_alias.values())
+    rows: list[VersionMetrics] = []
+    for version in sorted(versions, key=lambda v: (len(v), v)):
+        served = frame[frame["model_version"].astype(str) == version]
+        snapshot = metrics.compute_snapshot(served, window_days=days, recent_tickets=0)
+        rows.append(
+            VersionMetrics(
+                version=version,
+                aliases=sorted(alias for alias, v in by_alias.items() if v == version),
+                validation_accuracy=validation_accuracy(client, name, version),
+                tickets=snapshot.tickets,
+                labelled=snapshot.labelled,
+                live_accuracy=snapshot.accuracy,
+                mean_confidence=snapshot.mean_confidence,
+                auto_apply_rate=snapshot.auto_apply_rate,
+                latency_p95_seconds=snapshot.latency_p95_seconds,
+            )
+        )
+    return rows

@@ -1,0 +1,96 @@
+"""One monitoring pass, and the watch loop that repeats it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.errors import BoltitError
+from boltit.settings import Settings
+from monitoring import cloudwatch
+from monitoring.respond import MONITOR_ACTOR, Response, respond
+from monitoring.rules import AlertConfig, load_alert_config
+from monitoring.status import MonitorStatus, collect_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    """What one pass saw and did."""
+
+    status: MonitorStatus
+    response: Response
+    published: list[str] = field(default_factory=list)
+    publish_error: str | None = None
+
+
+def run_once(
+    *,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    config: AlertConfig | None = None,
+    service_url: str | None = None,
+    actor: str = MONITOR_ACTOR,
+    verify_timeout: float = 30.0,
+) -> PassResult:
+    """Compute the status, act on critical model-quality alerts, publish the figures."""
+    config = config or load_alert_config(settings)
+    status = collect_status(settings=settings, database=database, client=client, config=config)
+    response = respond(
+        settings=settings,
+        database=database,
+        client=client,
+        status=status,
+        actor=actor,
+        service_url=service_url,
+        verify_timeout=verify_timeout,
+    )
+    result = PassResult(status=status, response=response)
+    try:
+        result.published = cloudwatch.publish(settings=settings, status=status)
+    except BoltitError as exc:
+        # Publishing is reporting; it must never stop the monitor from acting.
+        log.warning("%s", exc)
+        result.publish_error = str(exc)
+    return result
+
+
+def watch(
+    *,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    interval: float,
+    passes: int | None = None,
+    service_url: str | None = None,
+    on_pass: Callable[[PassResult], None] | None = None,
+) -> int:
+    """Repeat :func:`run_once` every ``interval`` seconds; ``passes`` bounds the loop.
+
+    Returns the number of passes run.
+    """
+    config = load_alert_config(settings)
+    done = 0
+    while passes is None or done < passes:
+        started = time.monotonic()
+        result = run_once(
+            settings=settings,
+            database=database,
+            client=client,
+            config=config,
+            service_url=service_url,
+        )
+        done += 1
+        if on_pass is not None:
+            on_pass(result)
+        if passes is not None and done >= passes:
+            break
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    return done

@@ -1,0 +1,137 @@
+"""Loading a registered version and scoring it on the shared held-out tickets."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from boltit.errors import BadInputError
+from registry.access import registry_errors
+from registry.metrics import ModelEvaluation, score_predictions
+
+EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
+
+
+@dataclass
+class LoadedVersion:
+    """A version's classifier in memory and the size of its model artifacts."""
+
+    version: str
+    classifier: Any
+    size_bytes: int
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def load_version(*, name: str, version: str) -> LoadedVersion:
+    """Download and load ``models:/name/version``; BadInputError when it cannot be loaded."""
+    uri = f"models:/{name}/{version}"
+    with tempfile.TemporaryDirectory(prefix="boltit-model-") as folder:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+            size = _folder_bytes(local)
+            pyfunc_model = mlflow.pyfunc.load_model(str(local))
+            classifier = pyfunc_model.unwrap_python_model().classifier
+        except Exception as exc:  # any failure to load means: this version cannot serve
+            message = str(getattr(exc, "message", exc)).strip().splitlines()
+            detail = message[0] if message else type(exc).__name__
+            raise BadInputError(
+                f"version {version} of {name!r} cannot be loaded from {uri}: {detail}"
+            ) from exc
+    return LoadedVersion(version=str(version), classifier=classifier, size_bytes=size)
+
+
+def logged_evaluation_split(
+    client: MlflowClient, *, run_id: str | None, version: str
+) -> pd.DataFrame:
+    """The held-out tickets the version's training run logged."""
+    if not run_id:
+        raise BadInputError(f"version {version} has no training run; pass --data")
+    with tempfile.TemporaryDirectory(prefix="boltit-eval-") as folder:
+        try:
+            path = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
+        except MlflowException as exc:
+            raise BadInputError(
+                f"version {version} has no logged {EVAL_SPLIT_ARTIFACT}; pass --data"
+            ) from exc
+        except OSError as exc:
+            raise BadInputError(
+                f"cannot read {EVAL_SPLIT_ARTIFACT} of version {version}: {exc}; pass --data"
+            ) from exc
+        with registry_errors(f"cannot read {EVAL_SPLIT_ARTIFACT} of version {version}"):
+            frame = pd.read_parquet(path)
+    return check_evaluation_frame(frame, source=f"{EVAL_SPLIT_ARTIFACT} of version {version}")
+
+
+def load_evaluation_file(
+    path: Path, *, text_column: str = "text", label_column: str = "category"
+) -> pd.DataFrame:
+    """Held-out tickets from a CSV or Parquet file, renamed to ``text`` / ``category``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"evaluation data {path} does not exist")
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for unreadable files
+        raise BadInputError(f"cannot read evaluation data {path}: {exc}") from exc
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise BadInputError(
+            f"evaluation data {path} lacks column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, frame.columns))}"
+        )
+    frame = frame[[text_column, label_column]].rename(
+        columns={text_column: "text", label_column: "category"}
+    )
+    return check_evaluation_frame(frame, source=str(path))
+
+
+def check_evaluation_frame(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Rows with a text and a category; BadInputError when none are usable."""
+    missing = [c for c in ("text", "category") if c not in frame.columns]
+    if missing:
+        raise BadInputError(f"evaluation data from {source} lacks column(s) {', '.join(missing)}")
+    usable = frame.dropna(subset=["text", "category"])
+    usable = usable[usable["text"].astype(str).str.strip() != ""]
+    if usable.empty:
+        raise BadInputError(f"evaluation data from {source} has no usable rows")
+    return usable[["text", "category"]].astype(str).reset_index(drop=True)
+
+
+def score_version(
+    loaded: LoadedVersion,
+    frame: pd.DataFrame,
+    *,
+    auto_apply_threshold: float,
+    latency_samples: int,
+) -> ModelEvaluation:
+    """Predict every held-out ticket, then time ``latency_samples`` single predictions."""
+    texts = frame["text"].tolist()
+    predicted = loaded.classifier.predict_frame(texts)
+    latencies: list[float] = []
+    for text in texts[:latency_samples]:
+        started = time.perf_counter()
+        loaded.classifier.predict_frame([text])
+        latencies.append((time.perf_counter() - started) * 1000.0)
+    return score_predictions(
+        version=loaded.version,
+        true_categories=frame["category"].tolist(),
+        predicted_categories=predicted["category"].astype(str).tolist(),
+        confidence=predicted["confidence"].astype(float).tolist(),
+        auto_apply_threshold=auto_apply_threshold,
+        latencies_ms=latencies,
+        size_bytes=loaded.size_bytes,
+    )

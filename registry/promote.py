@@ -1,0 +1,133 @@
+"""``boltit promote``: move ``Production`` to a version that passed its gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.errors import BadInputError, GateFailedError
+from boltit.names import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.settings import Settings, load_settings
+from registry.access import aliases, get_version, registry_errors
+from registry.evaluation import load_version
+from registry.history import record_event
+from registry.locks import registry_lock
+from registry.manifests import check_bucket, write_manifests
+from registry.transitions import move_production
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion did; ``changed`` is False when the version already served."""
+
+    name: str
+    version: str
+    previous: str | None
+    changed: bool
+    forced: bool
+    manifests: list[str] = field(default_factory=list)
+
+
+def promote(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    version: str | int,
+    actor: str,
+    reason: str | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+) -> PromotionResult:
+    """Make ``version`` serve: old Production becomes ``previous``, stages follow.
+
+    Refuses (GateFailedError, recorded in the history) a version whose
+    ``validation_status`` is not ``passed`` unless ``force`` is given with a reason.
+    Promotions of one model are serialised by a database lock, so racing promotions
+    each see the other's result.
+    """
+    settings = settings or load_settings()
+    version = str(version).strip()
+    reason = reason.strip() if reason and reason.strip() else None
+    if force and reason is None:
+        raise BadInputError("--force needs a --reason; forced promotions are audited")
+    get_version(client, name=name, version=version)
+    check_bucket(settings)
+    # A version that cannot load must never serve, forced or not.
+    load_version(name=name, version=version)
+
+    refused: str | None = None
+    with registry_lock(database, model_name=name, holder=actor) as session:
+        current = aliases(client, name=name)
+        serving = current.get(PRODUCTION)
+        if serving == version:
+            return PromotionResult(
+                name=name,
+                version=version,
+                previous=current.get(PREVIOUS),
+                changed=False,
+                forced=False,
+            )
+        with registry_errors(f"cannot read version {version} of {name!r}"):
+            tags = dict(client.get_model_version(name, version).tags or {})
+        status = tags.get(TAG_VALIDATION_STATUS)
+        gates = {
+            "validation_status": status,
+            "passed": status == VALIDATION_PASSED,
+            "failed": [
+                k.removeprefix("gate.")
+                for k, v in tags.items()
+                if k.startswith("gate.") and v.startswith("failed")
+            ],
+        }
+        if status != VALIDATION_PASSED and not force:
+            refused = (
+                f"version {version} has not passed its gates "
+                f"(validation_status={status or 'never validated'})"
+            )
+            record_event(
+                session,
+                client,
+                action="promote",
+                actor=actor,
+                model_name=name,
+                from_version=serving,
+                to_version=version,
+                reason=reason,
+                details={"outcome": "refused", "gates": gates, "refusal": refused},
+            )
+        else:
+            move_production(client, name=name, to_version=version, previous=serving)
+            record_event(
+                session,
+                client,
+                action="promote",
+                actor=actor,
+                model_name=name,
+                from_version=serving,
+                to_version=version,
+                reason=reason,
+                forced=force,
+                details={"outcome": "promoted", "gates": gates},
+            )
+    if refused is not None:
+        raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")
+    manifests = write_manifests(
+        settings,
+        client,
+        name=name,
+        current=version,
+        previous=serving,
+        changed_at=datetime.now(UTC),
+    )
+    return PromotionResult(
+        name=name,
+        version=version,
+        previous=serving,
+        changed=True,
+        forced=force,
+        manifests=manifests,
+    )

@@ -1,0 +1,110 @@
+"""``boltit rollback``: move ``Production`` back to the version that served before it.
+
+Two rollbacks in a row walk further back through the serving history instead of
+undoing each other: after a rollback, ``previous`` names the version that served
+before the one now restored (or is removed when there was none), so a second rollback
+never re-promotes the version just rolled back from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.errors import BadInputError, NotFoundError
+from boltit.names import PREVIOUS, PRODUCTION
+from boltit.settings import Settings, load_settings
+from registry.access import aliases, get_version
+from registry.evaluation import load_version
+from registry.history import record_event, served_before, serving_timeline
+from registry.locks import registry_lock
+from registry.manifests import check_bucket, write_manifests
+from registry.transitions import move_production
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """Production moved ``from_version`` → ``to_version``; ``previous`` is the new alias."""
+
+    name: str
+    from_version: str
+    to_version: str
+    previous: str | None
+    manifests: list[str] = field(default_factory=list)
+
+
+def rollback(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    actor: str,
+    to_version: str | int | None = None,
+    reason: str | None = None,
+    settings: Settings | None = None,
+) -> RollbackResult:
+    """Reassign ``Production`` to ``previous`` or to ``to_version`` (a version that served).
+
+    Raises NotFoundError when nothing serves, BadInputError when there is no version to
+    roll back to, the target never served or cannot be loaded; no alias moves then.
+    """
+    settings = settings or load_settings()
+    reason = reason.strip() if reason and reason.strip() else None
+    wanted = None if to_version is None else str(to_version).strip()
+    if wanted is not None:
+        get_version(client, name=name, version=wanted)
+    check_bucket(settings)
+
+    with registry_lock(database, model_name=name, holder=actor) as session:
+        current = aliases(client, name=name)
+        serving = current.get(PRODUCTION)
+        if serving is None:
+            raise NotFoundError(f"nothing serves {name!r}: it has no {PRODUCTION} alias")
+        timeline = serving_timeline(session, model_name=name)
+        if not timeline or timeline[-1] != serving:
+            timeline.append(serving)  # moved outside the CLI and not yet synced
+        target = wanted or current.get(PREVIOUS)
+        if target is None:
+            raise BadInputError(
+                f"{name!r} has no {PREVIOUS} version to roll back to; use --to VERSION"
+            )
+        if target == serving:
+            raise BadInputError(f"version {target} already serves {name!r}")
+        if target not in timeline and target != current.get(PREVIOUS):
+            served = ", ".join(f"v{v}" for v in timeline)
+            raise BadInputError(
+                f"version {target} never served {name!r} (served: {served}); promote it instead"
+            )
+        get_version(client, name=name, version=target)
+        load_version(name=name, version=target)
+        new_previous = served_before(timeline, version=target, excluding={serving})
+        move_production(client, name=name, to_version=target, previous=new_previous)
+        record_event(
+            session,
+            client,
+            action="rollback",
+            actor=actor,
+            model_name=name,
+            from_version=serving,
+            to_version=target,
+            reason=reason,
+            details={"outcome": "rolled_back", "previous": new_previous},
+        )
+    manifests = write_manifests(
+        settings,
+        client,
+        name=name,
+        current=target,
+        previous=new_previous,
+        changed_at=datetime.now(UTC),
+    )
+    return RollbackResult(
+        name=name,
+        from_version=serving,
+        to_version=target,
+        previous=new_previous,
+        manifests=manifests,
+    )

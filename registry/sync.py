@@ -1,0 +1,227 @@
+"""``boltit registry sync``: adopt or revert Production changes made outside the CLI.
+
+The MLflow UI can move a version to stage Production (legacy control) or move the
+``Production`` alias by hand; no webhook fires for stage changes, so sync compares the
+registry with the last Production the history recorded. A detected change is recorded,
+gated, then accepted (aliases and stages made to agree, ``previous`` set) or reverted
+(the reason written into the version's description), as the gate config's ``sync``
+section says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.errors import BoltitError
+from boltit.names import PRODUCTION, STAGE_ARCHIVED, STAGE_PRODUCTION
+from boltit.settings import Settings
+from registry.access import aliases, registry_errors
+from registry.gate_config import GateConfig, load_gate_config
+from registry.history import record_event, recorded_production
+from registry.locks import registry_lock
+from registry.manifests import write_manifests
+from registry.transitions import move_production, production_stage_versions, set_stage
+from registry.validate import validate
+
+
+@dataclass(frozen=True)
+class ObservedChange:
+    """A Production change the history does not know about."""
+
+    version: str | None
+    via: str  # "stage" | "alias" | "alias_removed"
+    recorded: str | None
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What sync did about one change."""
+
+    change: ObservedChange
+    outcome: str  # "accepted" | "reverted"
+    gates_passed: bool | None
+    reason: str
+
+
+def detect_change(client: MlflowClient, database: Database, *, name: str) -> ObservedChange | None:
+    """The Production change made outside the CLI, if any (alias moves win over stages)."""
+    with database.session() as session:
+        recorded = recorded_production(session, model_name=name)
+    serving = aliases(client, name=name).get(PRODUCTION)
+    if serving is not None and serving != recorded:
+        return ObservedChange(version=serving, via="alias", recorded=recorded)
+    with registry_errors(f"cannot read the stages of {name!r}"):
+        staged = production_stage_versions(client, name=name)
+    others = [v for v in staged if v != recorded]
+    if others:
+        return ObservedChange(version=others[0], via="stage", recorded=recorded)
+    if serving is None and recorded is not None:
+        return ObservedChange(version=None, via="alias_removed", recorded=recorded)
+    return None
+
+
+def _append_description(client: MlflowClient, *, name: str, version: str, text: str) -> None:
+    existing = client.get_model_version(name, version).description or ""
+    combined = f"{existing}\n\n{text}" if existing else text
+    client.update_model_version(name, version, description=combined)
+
+
+def sync_once(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    actor: str,
+    settings: Settings,
+    config: GateConfig | None = None,
+) -> SyncOutcome | None:
+    """Detect one outside change, gate it, then accept or revert it; None when in sync."""
+    gate_config = config or load_gate_config(settings.gates_config)
+    change = detect_change(client, database, name=name)
+    if change is None:
+        return None
+
+    gates_passed: bool | None = None
+    if change.version is None:
+        action, why = "revert", f"the {PRODUCTION} alias was removed outside boltit"
+    else:
+        try:
+            result = validate(
+                client=client,
+                database=database,
+                name=name,
+                version=change.version,
+                actor=actor,
+                settings=settings,
+                config=gate_config,
+                champion_version=change.recorded,
+                mark=False,
+            )
+            gates_passed = result.passed
+            failed = "; ".join(r.describe() for r in result.failures)
+            why = "gates passed" if result.passed else f"gates failed: {failed}"
+        except BoltitError as exc:
+            gates_passed, why = False, f"cannot be validated: {exc}"
+        policy = gate_config.sync
+        action = policy.on_gate_pass if gates_passed else policy.on_gate_fail
+
+    now = datetime.now(UTC)
+    with registry_lock(database, model_name=name, holder=actor) as session:
+        if detect_change(client, database, name=name) != change:
+            return None  # someone moved it again meanwhile; the next sync sees the new state
+        if action == "accept" and change.version is not None:
+            move_production(client, name=name, to_version=change.version, previous=change.recorded)
+            outcome = "accepted"
+        else:
+            outcome = "reverted"
+            with registry_errors(f"cannot revert the {PRODUCTION} change of {name!r}"):
+                if change.recorded is not None:
+                    client.set_registered_model_alias(name, PRODUCTION, change.recorded)
+                    set_stage(client, name=name, version=change.recorded, stage=STAGE_PRODUCTION)
+                elif PRODUCTION in aliases(client, name=name):
+                    client.delete_registered_model_alias(name, PRODUCTION)
+                if change.version is not None:
+                    set_stage(client, name=name, version=change.version, stage=STAGE_ARCHIVED)
+                    _append_description(
+                        client,
+                        name=name,
+                        version=change.version,
+                        text=(
+                            f"Reverted by `boltit registry sync` at {now:%Y-%m-%d %H:%M:%S} UTC: "
+                            f"{PRODUCTION} was set by {change.via} outside boltit and {why}."
+                        ),
+                    )
+        details = {"outcome": outcome, "via": change.via, "gates": {"passed": gates_passed}}
+        record_event(
+            session,
+            client,
+            action="registry_sync",
+            actor=actor,
+            model_name=name,
+            from_version=change.recorded,
+            to_version=change.version,
+            reason=why,
+            details=details,
+        )
+        if outcome == "reverted":
+            record_event(
+                session,
+                client,
+                action="sync_revert",
+                actor=actor,
+                model_name=name,
+                from_version=change.version,
+                to_version=change.recorded,
+                reason=why,
+                details=details,
+            )
+    if outcome == "accepted" and change.version is not None:
+        write_manifests(
+            settings,
+            client,
+            name=name,
+            current=change.version,
+            previous=change.recorded,
+            changed_at=now,
+        )
+    return SyncOutcome(change=change, outcome=outcome, gates_passed=gates_passed, reason=why)
+
+
+def sync(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    actor: str,
+    settings: Settings,
+    config: GateConfig | None = None,
+    max_changes: int = 10,
+) -> list[SyncOutcome]:
+    """Handle every pending outside change (bounded, in case something keeps moving it)."""
+    outcomes: list[SyncOutcome] = []
+    for _ in range(max_changes):
+        outcome = sync_once(
+            client=client,
+            database=database,
+            name=name,
+            actor=actor,
+            settings=settings,
+            config=config,
+        )
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def watch(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    actor: str,
+    settings: Settings,
+    interval: float,
+    max_cycles: int | None = None,
+    on_outcome: Callable[[SyncOutcome], None] | None = None,
+) -> int:
+    """Poll every ``interval`` seconds (stage changes fire no webhook); returns changes seen."""
+    seen = 0
+    cycle = 0
+    while max_cycles is None or cycle < max_cycles:
+        for outcome in sync(
+            client=client, database=database, name=name, actor=actor, settings=settings
+        ):
+            seen += 1
+            if on_outcome:
+                on_outcome(outcome)
+        cycle += 1
+        if max_cycles is None or cycle < max_cycles:
+            time.sleep(interval)
+    return seen

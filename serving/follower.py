@@ -1,0 +1,242 @@
+"""Follow a registry alias: load and warm each new version in the background, swap atomically.
+
+A version that fails to load is refused (once per version) and the old one keeps
+serving; the failure goes to the audit history and to ``/health``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from boltit import audit
+from boltit.db import Database
+from boltit.schema import utcnow
+from serving.predictor import ModelLoadError, Predictor, load_predictor
+
+log = logging.getLogger(__name__)
+
+
+def replica_name() -> str:
+    """This process's name in the audit history (uvicorn workers are separate processes)."""
+    return f"serving@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """One warmed model version, ready to answer."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    loaded_at: datetime
+    predictor: Predictor
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """A version that was refused, and why."""
+
+    version: str
+    alias: str
+    error: str
+    at: datetime
+
+
+@dataclass
+class CheckResult:
+    """What one look at the alias did."""
+
+    alias: str
+    version: str | None
+    swapped: bool = False
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+Loader = Callable[[str], Predictor]
+
+
+class AliasFollower:
+    """Keeps ``current`` on the version an alias points at.
+
+    Requests read ``current`` once per call; the swap is a single reference
+    assignment, so no request ever sees a half-loaded model.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: MlflowClient,
+        database: Database,
+        name: str,
+        alias: str,
+        loader: Loader = load_predictor,
+    ) -> None:
+        self.client = client
+        self.database = database
+        self.name = name
+        self.alias = alias
+        self._loader = loader
+        self.current: LoadedModel | None = None
+        self.failures: deque[LoadFailure] = deque(maxlen=20)
+        self._refused: set[str] = set()
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def check(self, *, force: bool = False) -> CheckResult:
+        """Resolve the alias once and load its version if it is new (or ``force``)."""
+        with self._lock:
+            return self._check(force=force)
+
+    def _check(self, *, force: bool) -> CheckResult:
+        try:
+            version_info = self.client.get_model_version_by_alias(self.name, self.alias)
+        except MlflowException as exc:
+            # A missing alias (e.g. no challenger) is normal; the serving model stays.
+            self.last_error = None if _is_missing(exc) else str(exc.message)
+            if _is_missing(exc) and self.alias != "Production" and self.current is not None:
+                self.current = None
+            return CheckResult(alias=self.alias, version=None, error=self.last_error)
+        except Exception as exc:  # registry unreachable: keep serving what we have
+            self.last_error = f"registry unavailable: {exc}"
+            return CheckResult(alias=self.alias, version=None, error=self.last_error)
+        self.last_error = None
+        version = str(version_info.version)
+        result = CheckResult(alias=self.alias, version=version)
+        current = self.current
+        if current is not None and current.version == version and not force:
+            return result
+        if version in self._refused and not force:
+            return result
+        try:
+            predictor = self._loader(f"models:/{self.name}/{version}")
+        except ModelLoadError as exc:
+            self._refuse(version, str(exc))
+            result.error = str(exc)
+            return result
+        except Exception as exc:  # anything a broken artifact throws must not stop the thread
+            self._refuse(version, f"{type(exc).__name__}: {exc}")
+            result.error = str(exc)
+            return result
+        loaded = LoadedModel(
+            name=self.name,
+            version=version,
+            alias=self.alias,
+            run_id=version_info.run_id,
+            loaded_at=utcnow(),
+            predictor=predictor,
+        )
+        self.current = loaded  # the atomic swap
+        self._refused.discard(version)
+        result.swapped = True
+        self._record(
+            action="model_swap",
+            from_version=current.version if current else None,
+            to_version=version,
+            reason=f"{self.alias} alias now points at version {version}",
+            details={"alias": self.alias, "replica": replica_name(), "forced": force},
+        )
+        return result
+
+    def _refuse(self, version: str, error: str) -> None:
+        self._refused.add(version)
+        self.failures.append(
+            LoadFailure(version=version, alias=self.alias, error=error[:2000], at=utcnow())
+        )
+        current = self.current
+        log.error("refused %s version %s: %s", self.name, version, error)
+        self._record(
+            action="load_failure",
+            from_version=current.version if current else None,
+            to_version=version,
+            reason=error[:2000],
+            details={
+                "alias": self.alias,
+                "replica": replica_name(),
+                "still_serving": current.version if current else None,
+            },
+        )
+
+    def _record(self, **event: object) -> None:
+        try:
+            with self.database.session() as session:
+                audit.record(
+                    session,
+                    actor=replica_name(),
+                    model_name=self.name,
+                    **event,  # type: ignore[arg-type]
+                )
+        except Exception:  # the audit store being down must not stop serving
+            log.exception("could not record %s in the audit history", event.get("action"))
+
+
+def _is_missing(exc: MlflowException) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or (
+        "not found" in str(exc.message).lower()
+    )
+
+
+class ModelFollower:
+    """Polls the Production (and, when used, challenger) aliases in one background thread.
+
+    ``wake()`` makes it look now instead of at the next interval (webhooks use it).
+    """
+
+    def __init__(
+        self,
+        *,
+        production: AliasFollower,
+        challenger: AliasFollower | None,
+        interval_seconds: float,
+    ) -> None:
+        self.production = production
+        self.challenger = challenger
+        self.interval_seconds = interval_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def followers(self) -> list[AliasFollower]:
+        """Every alias being followed."""
+        return [f for f in (self.production, self.challenger) if f is not None]
+
+    def start(self) -> None:
+        """Start polling in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="model-follower", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the aliases now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop polling and wait for the thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def check_all(self, *, force: bool = False) -> list[CheckResult]:
+        """Look at every followed alias once."""
+        return [follower.check(force=force) for follower in self.followers()]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.check_all()
+            except Exception:  # never let the follower die; the next poll retries
+                log.exception("alias check failed")
+            self._wake.wait(self.interval_seconds)
+            self._wake.clear()

@@ -1,0 +1,215 @@
+"""The serving core: routes each ticket to a version, predicts, decides, stores, counts."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from starlette.concurrency import run_in_threadpool
+
+from boltit import flags
+from boltit.db import Database
+from boltit.names import AUTO_APPLY_FLAG, CHALLENGER, PRODUCTION
+from boltit.schema import utcnow
+from boltit.settings import Settings
+from serving.decision import auto_apply_decision, in_canary
+from serving.flag_watcher import FlagWatcher
+from serving.follower import AliasFollower, LoadedModel, ModelFollower, replica_name
+from serving.metrics import ServiceMetrics
+from serving.predictor import Prediction
+from serving.store import ShadowScorer, TicketWriter
+
+
+class NoModelError(Exception):
+    """No version is loaded yet; the caller answers 503."""
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One stored answer."""
+
+    ticket_id: str
+    category: str
+    priority: str | None
+    confidence: float
+    model_version: str
+    auto_applied: bool
+    reason: str
+    latency_ms: float
+
+
+class ServingService:
+    """Everything one replica runs: alias followers, flag watcher, ticket writer, metrics."""
+
+    def __init__(self, *, settings: Settings, client: MlflowClient, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        use_challenger = settings.shadow_enabled or settings.canary_percent > 0
+        self.follower = ModelFollower(
+            production=AliasFollower(
+                client=client, database=database, name=settings.model_name, alias=PRODUCTION
+            ),
+            challenger=AliasFollower(
+                client=client, database=database, name=settings.model_name, alias=CHALLENGER
+            )
+            if use_challenger
+            else None,
+            interval_seconds=settings.poll_interval_seconds,
+        )
+        self.flags = FlagWatcher(
+            database=database,
+            defaults={AUTO_APPLY_FLAG: settings.auto_apply_enabled},
+            interval_seconds=settings.flag_poll_interval_seconds,
+        )
+        self.shadow = (
+            ShadowScorer(database, challenger=self.challenger) if settings.shadow_enabled else None
+        )
+        self.writer = TicketWriter(
+            database, after_commit=self.shadow.submit if self.shadow else None
+        )
+        self.metrics = ServiceMetrics(database=database, models=self.loaded_models)
+
+    @property
+    def production(self) -> LoadedModel | None:
+        """The version serving Production traffic."""
+        return self.follower.production.current
+
+    def challenger(self) -> LoadedModel | None:
+        """The challenger version, when followed and loaded."""
+        follower = self.follower.challenger
+        return follower.current if follower is not None else None
+
+    def loaded_models(self) -> list[LoadedModel]:
+        """Every loaded version."""
+        return [f.current for f in self.follower.followers() if f.current is not None]
+
+    def start(self) -> None:
+        """Seed and read the flags, load the aliases once, then start the background threads."""
+        flags.seed_flag(
+            self.database,
+            AUTO_APPLY_FLAG,
+            value=self.settings.auto_apply_enabled,
+            actor="environment",
+        )
+        self.flags.refresh()
+        self.follower.check_all()
+        self.writer.start()
+        if self.shadow is not None:
+            self.shadow.start()
+        self.flags.start()
+        self.follower.start()
+
+    def stop(self) -> None:
+        """Stop following, then flush the queues."""
+        self.follower.stop()
+        self.flags.stop()
+        self.writer.stop()
+        if self.shadow is not None:
+            self.shadow.stop()
+
+    async def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Classify tickets, decide auto-apply, and return once every row is committed.
+
+        Raises:
+            NoModelError: no version has been loaded yet.
+            StoreUnavailableError: the ticket store could not commit.
+        """
+        started = time.perf_counter()
+        production = self.production  # read once: a swap mid-request changes nothing here
+        if production is None:
+            raise NoModelError("no model version is loaded yet")
+        routes = self._route(texts, production)
+        answers: list[Prediction | None] = [None] * len(texts)
+        for model, indices in routes.values():
+            batch = [texts[i] for i in indices]
+            if self.settings.predict_inline:
+                predicted = model.predictor.predict(batch)
+            else:
+                predicted = await run_in_threadpool(model.predictor.predict, batch)
+            for index, answer in zip(indices, predicted, strict=True):
+                answers[index] = answer
+        latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
+        enabled = self.flags.auto_apply_enabled
+        threshold = self.settings.auto_apply_threshold
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        results: list[Classification] = []
+        served = {i: (model, served_by) for served_by, (model, idx) in routes.items() for i in idx}
+        for index, maybe in enumerate(answers):
+            assert maybe is not None  # every index was routed above
+            answer = maybe
+            model, served_by = served[index]
+            applied, reason = auto_apply_decision(
+                confidence=answer.confidence, threshold=threshold, enabled=enabled
+            )
+            ticket_id = uuid.uuid4().hex
+            rows.append(
+                {
+                    "id": ticket_id,
+                    # PostgreSQL text cannot hold NUL; the stored copy marks it instead.
+                    "text": texts[index].replace("\x00", "\ufffd"),
+                    "category": answer.category,
+                    "priority": answer.priority,
+                    "confidence": answer.confidence,
+                    "model_name": model.name,
+                    "model_version": model.version,
+                    "served_by": served_by,
+                    "latency_ms": latency_ms,
+                    "auto_applied": applied,
+                    "reason": reason,
+                    "created_at": now,
+                }
+            )
+            results.append(
+                Classification(
+                    ticket_id=ticket_id,
+                    category=answer.category,
+                    priority=answer.priority,
+                    confidence=answer.confidence,
+                    model_version=model.version,
+                    auto_applied=applied,
+                    reason=reason,
+                    latency_ms=round(latency_ms, 3),
+                )
+            )
+        await self.writer.write(rows)
+        self._count(rows)
+        return results
+
+    def _route(
+        self, texts: Sequence[str], production: LoadedModel
+    ) -> dict[str, tuple[LoadedModel, list[int]]]:
+        challenger = self.challenger()
+        percent = self.settings.canary_percent
+        routes: dict[str, tuple[LoadedModel, list[int]]] = {}
+        for index, text in enumerate(texts):
+            if challenger is not None and in_canary(text, percent=percent):
+                routes.setdefault("canary", (challenger, []))[1].append(index)
+            else:
+                routes.setdefault("production", (production, []))[1].append(index)
+        return routes
+
+    def _count(self, rows: list[dict[str, Any]]) -> None:
+        metrics = self.metrics
+        for row in rows:
+            version = row["model_version"]
+            metrics.predictions.labels(row["category"], version, row["served_by"]).inc()
+            metrics.confidence.labels(version).observe(row["confidence"])
+            metrics.auto_applied.labels(
+                version, "auto_applied" if row["auto_applied"] else "triage"
+            ).inc()
+
+    def set_auto_apply(self, *, enabled: bool, actor: str, reason: str | None) -> dict[str, bool]:
+        """Persist a flag change (audited) and apply it here at once; others follow by polling."""
+        with self.database.session() as session:
+            flags.set_flag(session, AUTO_APPLY_FLAG, enabled=enabled, actor=actor, reason=reason)
+        return self.flags.refresh()
+
+
+def admin_actor() -> str:
+    """How admin API writes appear in the audit history."""
+    return f"admin-api@{replica_name()}"

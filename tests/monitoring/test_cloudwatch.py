@@ -1,0 +1,69 @@
+"""CloudWatch publishing, checked against moto's server over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.settings import Settings
+from monitoring import cloudwatch
+from monitoring.status import collect_status
+from tests.monitoring.tickets import add_tickets
+
+
+@pytest.mark.s3
+def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
+    settings: Settings, database: Database, mlflow_client: MlflowClient, moto_endpoint: str
+) -> None:
+    add_tickets(database, version="1", n=200, accuracy=0.8, confidence=0.85, seed=4)
+    settings = settings.model_copy(
+        update={"cloudwatch_enabled": True, "cloudwatch_endpoint_url": moto_endpoint}
+    )
+    status = collect_status(settings=settings, database=database, client=mlflow_client)
+    sent = cloudwatch.publish(settings=settings, status=status)
+    assert "classification_accuracy_7d" in sent and "latency_p95_seconds" in sent
+
+    client = boto3.client("cloudwatch", endpoint_url=moto_endpoint, region_name="us-east-1")
+    listed = client.list_metrics(Namespace="BoltIT/Pilot")["Metrics"]
+    assert {"classification_accuracy_7d", "mean_confidence", "auto_apply_rate"} <= {
+        m["MetricName"] for m in listed
+    }
+    answer = client.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "accuracy",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "BoltIT/Pilot",
+                        "MetricName": "classification_accuracy_7d",
+                    },
+                    "Period": 60,
+                    "Stat": "Average",
+                },
+            }
+        ],
+        StartTime=status.computed_at - timedelta(minutes=5),
+        EndTime=status.computed_at + timedelta(minutes=5),
+    )
+    values = answer["MetricDataResults"][0]["Values"]
+    assert values == [pytest.approx(status.overall.accuracy)]
+    assert 0.7 < values[0] < 0.9
+    # The runbook's own read-back (get-metric-statistics) sees the same figure.
+    assert cloudwatch.latest_value(
+        client,
+        namespace="BoltIT/Pilot",
+        name="classification_accuracy_7d",
+        start=status.computed_at - timedelta(minutes=5),
+        end=status.computed_at + timedelta(minutes=5),
+    ) == pytest.approx(status.overall.accuracy)
+
+
+def test_nothing_is_sent_unless_enabled(
+    settings: Settings, database: Database, mlflow_client: MlflowClient
+) -> None:
+    status = collect_status(settings=settings, database=database, client=mlflow_client)
+    assert cloudwatch.publish(settings=settings, status=status) == []

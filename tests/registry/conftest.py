@@ -1,0 +1,146 @@
+"""Registry fixtures: one good and one shuffled-label version, trained once per session.
+
+Training is the slow part, so a template MLflow store is trained once and each test
+gets its own copy of the store's database (artifacts stay in the template folder, which
+the copies only read from, apart from uniquely named validation reports).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.settings import Settings, load_settings
+from boltit.tracking import configure_mlflow
+
+GATES_FOR_TESTS = """\
+gates:
+  # Timer noise on a shared 2-core machine must not decide a test.
+  latency_p95: {mode: dry_run}
+"""
+ENV_TO_CLEAR = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "BOLTIT_DATABASE_URL",
+    "BOLTIT_ADMIN_TOKEN",
+    "AUTO_APPLY_ENABLED",
+    "BOLTIT_MODEL_NAME",
+    "BOLTIT_ARTIFACT_BUCKET",
+    "BOLTIT_ARTIFACT_ROOT",
+    "BOLTIT_GATES_CONFIG",
+    "MLFLOW_S3_ENDPOINT_URL",
+)
+
+
+@dataclass(frozen=True)
+class TrainedVersions:
+    """Where the template store lives and what it holds."""
+
+    mlflow_db: Path
+    good: str  # v1: trained on generated tickets
+    bad: str  # v2: the same kind of tickets with the category column permuted
+
+
+def shuffled_tickets(rows: int, *, seed: int) -> pd.DataFrame:
+    """Generated tickets whose categories are permuted: a model that learns nothing."""
+    from training.generator import generate_tickets
+
+    frame = generate_tickets(rows, seed=seed)
+    frame["category"] = np.random.default_rng(seed).permutation(frame["category"].to_numpy())
+    return frame
+
+
+def train_pair(settings: Settings, client: MlflowClient, *, rows: int = 1500) -> tuple[str, str]:
+    """Train the good v1 and the shuffled-label v2 into the configured store."""
+    from training.data import from_generator, validate_frame
+    from training.train import TrainConfig, train
+
+    config = TrainConfig(latency_samples=20)
+    good = train(
+        settings=settings, client=client, dataset=from_generator(rows, seed=1), config=config
+    )
+    bad = train(
+        settings=settings,
+        client=client,
+        dataset=validate_frame(shuffled_tickets(rows, seed=2), source="shuffled", name="shuffled"),
+        config=config,
+        allow_failing_data=True,
+    )
+    assert good.model_version and bad.model_version
+    return good.model_version, bad.model_version
+
+
+def write_test_gates(folder: Path) -> Path:
+    path = folder / "gates.yaml"
+    path.write_text(GATES_FOR_TESTS)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedVersions]:
+    folder = tmp_path_factory.mktemp("registry-template")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ENV_TO_CLEAR:
+            patch.delenv(name, raising=False)
+        patch.chdir(folder)
+        settings = load_settings(state_dir=folder / "state")
+        client = configure_mlflow(settings)
+        good, bad = train_pair(settings, client)
+    yield TrainedVersions(mlflow_db=folder / "state" / "mlflow.db", good=good, bad=bad)
+
+
+@pytest.fixture
+def registry_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """Test settings plus the test gate config (latency gate in dry run)."""
+    return settings.model_copy(update={"gates_config": write_test_gates(tmp_path)})
+
+
+@pytest.fixture
+def trained_client(registry_settings: Settings, trained_versions: TrainedVersions) -> MlflowClient:
+    """A client on this test's own copy of the trained template store."""
+    registry_settings.state_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trained_versions.mlflow_db, registry_settings.state_dir / "mlflow.db")
+    return configure_mlflow(registry_settings)
+
+
+@pytest.fixture
+def registry_db(registry_settings: Settings) -> Iterator[Database]:
+    db = Database(registry_settings.database_url)
+    yield db
+    db.dispose()
+
+
+def clone_version(client: MlflowClient, *, name: str, version: str) -> str:
+    """Register the same model again as a new version (a loadable twin)."""
+    mv = client.get_model_version(name, version)
+    return str(client.create_model_version(name, mv.source, mv.run_id).version)
+
+
+@pytest.fixture
+def second_postgres_url(postgres_url: str) -> Iterator[str]:
+    """Another throwaway PostgreSQL database beside ``postgres_url`` (MLflow and the
+    project each keep an ``alembic_version`` table, so they need separate databases)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    name = f"boltit_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

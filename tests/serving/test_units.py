@@ -1,0 +1,161 @@
+"""Pure parts of serving: signatures, tokens, auto-apply, canary routing, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+
+import pytest
+from sqlalchemy import func, select
+
+from boltit.db import Database
+from boltit.schema import Ticket, utcnow
+from serving.decision import auto_apply_decision, in_canary
+from serving.security import AuthError, check_admin, check_webhook, webhook_signature
+from serving.store import StoreUnavailableError, TicketWriter
+
+
+def test_webhook_signature_matches_mlflow_format() -> None:
+    body = b'{"entity":"model_version_alias","action":"created"}'
+    expected = base64.b64encode(
+        hmac.new(b"s3cret", b"d-1.1700000000." + body, hashlib.sha256).digest()
+    ).decode()
+    assert (
+        webhook_signature(secret="s3cret", delivery_id="d-1", timestamp="1700000000", body=body)
+        == f"v1,{expected}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "signature", "timestamp", "status"),
+    [
+        (None, "v1,x", "1700000000", 403),  # webhooks not configured: refused, never open
+        ("s", None, "1700000000", 401),  # missing signature
+        ("s", "v1,AAAA", "1700000000", 403),  # wrong signature
+        ("s", "GOOD", "1699990000", 403),  # correct signature but stale: replay refused
+        ("s", "GOOD", "soon", 403),
+    ],
+)
+def test_webhook_refusals(
+    secret: str | None, signature: str | None, timestamp: str, status: int
+) -> None:
+    body = b"{}"
+    if signature == "GOOD":
+        signature = webhook_signature(secret="s", delivery_id="d", timestamp=timestamp, body=body)
+    with pytest.raises(AuthError) as refused:
+        check_webhook(
+            secret=secret,
+            signature=signature,
+            timestamp=timestamp,
+            delivery_id="d",
+            body=body,
+            now=1700000000,
+        )
+    assert refused.value.status == status
+
+
+def test_webhook_accepts_a_fresh_correct_signature() -> None:
+    body = b'{"a": 1}'
+    signature = webhook_signature(secret="s", delivery_id="d", timestamp="1700000000", body=body)
+    check_webhook(
+        secret="s",
+        signature=signature,
+        timestamp="1700000000",
+        delivery_id="d",
+        body=body,
+        now=1700000100,
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "expected", "status"),
+    [
+        ("Bearer t", None, 403),  # no token configured: admin writes are off
+        (None, "t", 401),
+        ("Basic t", "t", 401),
+        ("Bearer wrong", "t", 403),
+    ],
+)
+def test_admin_refusals(header: str | None, expected: str | None, status: int) -> None:
+    with pytest.raises(AuthError) as refused:
+        check_admin(header, expected=expected)
+    assert refused.value.status == status
+
+
+def test_admin_accepts_the_token() -> None:
+    check_admin("Bearer t0ken", expected="t0ken")
+
+
+def test_auto_apply_decision_says_why() -> None:
+    applied, reason = auto_apply_decision(confidence=0.91, threshold=0.75, enabled=True)
+    assert applied and reason.startswith("auto-applied") and "0.910" in reason
+    applied, reason = auto_apply_decision(confidence=0.6, threshold=0.75, enabled=True)
+    assert not applied and reason.startswith("triage: confidence 0.600 < threshold 0.75")
+    applied, reason = auto_apply_decision(confidence=0.99, threshold=0.75, enabled=False)
+    assert not applied and "turned off" in reason
+    applied, _ = auto_apply_decision(confidence=0.75, threshold=0.75, enabled=True)
+    assert applied  # the threshold itself auto-applies (>=)
+
+
+def test_canary_is_sticky_and_close_to_the_percentage() -> None:
+    texts = [f"ticket number {i} about a printer" for i in range(4000)]
+    first = [in_canary(t, percent=20) for t in texts]
+    assert first == [in_canary(t, percent=20) for t in texts]
+    share = sum(first) / len(first)
+    assert 0.17 < share < 0.23
+    assert not any(in_canary(t, percent=0) for t in texts[:50])
+    assert all(in_canary(t, percent=100) for t in texts[:50])
+
+
+def _row(i: int) -> dict[str, object]:
+    return {
+        "id": f"{i:032x}",
+        "text": f"ticket {i}",
+        "category": "Hardware",
+        "priority": None,
+        "confidence": 0.9,
+        "model_name": "m",
+        "model_version": "1",
+        "served_by": "production",
+        "latency_ms": 1.0,
+        "auto_applied": True,
+        "reason": "test",
+        "created_at": utcnow(),
+    }
+
+
+def test_group_commit_shares_transactions_and_keeps_every_row(database: Database) -> None:
+    writer = TicketWriter(database)
+    writer.start()
+
+    async def many() -> None:
+        await asyncio.gather(*(writer.write([_row(i)]) for i in range(300)))
+
+    try:
+        asyncio.run(many())
+    finally:
+        writer.stop()
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 300
+    assert writer.rows_written == 300
+    assert writer.commits < 300  # concurrent requests shared transactions
+
+
+def test_failed_group_commit_fails_every_waiter_and_keeps_nothing(database: Database) -> None:
+    writer = TicketWriter(database)
+    writer.start()
+
+    async def clash() -> list[BaseException | None]:
+        # Same primary key twice in one group: the whole transaction must roll back.
+        results = await asyncio.gather(writer.write([_row(1), _row(1)]), return_exceptions=True)
+        return list(results)
+
+    try:
+        results = asyncio.run(clash())
+    finally:
+        writer.stop()
+    assert isinstance(results[0], StoreUnavailableError)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 0

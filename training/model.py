@@ -1,0 +1,384 @@
+"""The ticket classifier: TF-IDF features, linear heads, temperature-calibrated probabilities.
+
+One feature extractor feeds a category head and, when the data has priority, a priority
+head. Each head is a linear SVM whose decision scores are turned into probabilities by
+temperature scaling fitted on out-of-fold scores, so the confidence the auto-apply
+threshold reads is calibrated. Every fitted part is a stock scikit-learn object saved
+with skops (no pickle); the temperatures and class names are plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import sklearn
+from scipy.optimize import minimize_scalar
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
+from skops import io as skops_io
+
+FORMAT_VERSION = 1
+FEATURES_FILE = "features.skops"
+CATEGORY_FILE = "category_head.skops"
+PRIORITY_FILE = "priority_head.skops"
+META_FILE = "classifier.json"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of the classifier; logged as run params."""
+
+    word_ngram_max: int = 2
+    char_ngram_min: int = 2
+    char_ngram_max: int = 5
+    char_features: bool = True
+    min_df: int = 2
+    max_features: int | None = None
+    c: float = 0.3
+    priority_c: float = 0.3
+    class_weight: str | None = None
+    calibration_folds: int = 3
+    seed: int = 42
+
+    def as_params(self) -> dict[str, Any]:
+        """Flat params for MLflow."""
+        return {f"model_{k}": v for k, v in asdict(self).items()}
+
+
+def build_features(config: ModelConfig) -> FeatureUnion:
+    """Word 1..n-gram TF-IDF, unioned with char_wb n-gram TF-IDF when enabled."""
+    parts: list[tuple[str, Any]] = [
+        (
+            "words",
+            TfidfVectorizer(
+                ngram_range=(1, config.word_ngram_max),
+                sublinear_tf=True,
+                min_df=config.min_df,
+                max_features=config.max_features,
+                dtype=np.float32,
+            ),
+        )
+    ]
+    if config.char_features:
+        parts.append(
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(config.char_ngram_min, config.char_ngram_max),
+                    sublinear_tf=True,
+                    min_df=config.min_df,
+                    max_features=config.max_features,
+                    dtype=np.float32,
+                ),
+            )
+        )
+    return FeatureUnion(parts)
+
+
+class LinearHead:
+    """A fitted linear SVM plus the temperature that calibrates its scores."""
+
+    def __init__(self, estimator: LinearSVC, temperature: float) -> None:
+        self.estimator = estimator
+        self.temperature = float(temperature)
+        self.classes: list[str] = [str(c) for c in estimator.classes_]
+        coef = np.asarray(estimator.coef_, dtype=np.float64)
+        intercept = np.asarray(estimator.intercept_, dtype=np.float64)
+        if len(self.classes) == 2:
+            # Binary SVMs keep one score for the positive class; make it two-sided.
+            coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+        # CSR times a dense (features x classes) matrix is the fastest path for one ticket.
+        self._weights = np.ascontiguousarray(coef.T)
+        self._intercept = intercept
+
+    @classmethod
+    def fit(cls, features: sp.csr_matrix, labels: np.ndarray, *, c: float, config: ModelConfig):
+        """Fit the SVM on all rows and its temperature on out-of-fold scores."""
+        estimator = LinearSVC(
+            C=c, class_weight=config.class_weight, random_state=config.seed, dual="auto"
+        )
+        smallest = int(pd.Series(labels).value_counts().min())
+        folds = min(config.calibration_folds, smallest)
+        if folds >= 2:
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+            scores = cross_val_predict(
+                estimator, features, labels, cv=splitter, method="decision_function"
+            )
+            classes = np.unique(labels)
+            temperature = _fit_temperature(_two_sided(scores), np.searchsorted(classes, labels))
+        else:
+            temperature = 1.0  # too few rows of some class to calibrate honestly
+        estimator.fit(features, labels)
+        return cls(estimator, temperature)
+
+    def scores(self, features: sp.csr_matrix) -> np.ndarray:
+        """Raw decision scores, one column per class."""
+        return np.asarray(features @ self._weights) + self._intercept
+
+    def probabilities(self, features: sp.csr_matrix) -> np.ndarray:
+        """Calibrated class probabilities."""
+        return _softmax(self.scores(features) / self.temperature)
+
+
+class TicketClassifier:
+    """Category (and optional priority) classifier for help-desk tickets.
+
+    ``predict_frame`` is the one prediction path: the MLflow pyfunc wrapper and the
+    serving layer (which unwraps this object) both call it.
+    """
+
+    def __init__(
+        self,
+        features: FeatureUnion,
+        category_head: LinearHead,
+        priority_head: LinearHead | None = None,
+    ) -> None:
+        self.features = features
+        self.category_head = category_head
+        self.priority_head = priority_head
+        self._vectorizers = [t for _, t in features.transformer_list]
+        self._blocks = _FastBlocks(self._vectorizers)
+
+    @property
+    def categories(self) -> list[str]:
+        """Category labels, in probability-column order."""
+        return self.category_head.classes
+
+    @property
+    def priorities(self) -> list[str] | None:
+        """Priority labels, or None without a priority head."""
+        return self.priority_head.classes if self.priority_head else None
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        categories: Sequence[str],
+        priorities: Sequence[str] | None = None,
+        *,
+        config: ModelConfig | None = None,
+    ) -> TicketClassifier:
+        """Fit features and heads; the priority head only when ``priorities`` is given."""
+        config = config or ModelConfig()
+        features = build_features(config)
+        matrix = features.fit_transform(list(texts)).tocsr()
+        category_head = LinearHead.fit(
+            matrix, np.asarray(categories, dtype=object), c=config.c, config=config
+        )
+        priority_head = None
+        if priorities is not None:
+            # Only rows that carry a priority teach the priority head.
+            priority_labels = np.asarray(priorities, dtype=object)
+            known = pd.notna(priority_labels)
+            if len(set(priority_labels[known])) >= 2:
+                priority_head = LinearHead.fit(
+                    matrix[np.flatnonzero(known)],
+                    priority_labels[known].astype(str),
+                    c=config.priority_c,
+                    config=config,
+                )
+        return cls(features, category_head, priority_head)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF features of ``texts``."""
+        items = list(texts)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            blocks = [v.transform(items) for v in self._vectorizers]
+        return blocks[0].tocsr() if len(blocks) == 1 else sp.hstack(blocks, format="csr")
+
+    def category_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated category probabilities, columns in ``categories`` order."""
+        return self.category_head.probabilities(self.transform(texts))
+
+    def predict_one(self, text: str) -> dict[str, Any]:
+        """One ticket without pandas or scipy: ``category``, ``confidence``, ``priority``.
+
+        The serving hot path; gives the same answer as ``predict_frame``.
+        """
+        indices, values = self._blocks.row(text)
+        proba = _softmax(
+            (values @ self.category_head._weights[indices] + self.category_head._intercept)[None]
+            / self.category_head.temperature
+        )[0]
+        best = int(proba.argmax())
+        priority = None
+        if self.priority_head is not None:
+            scores = values @ self.priority_head._weights[indices] + self.priority_head._intercept
+            priority = self.priority_head.classes[int(scores.argmax())]
+        return {"category": self.categories[best], "confidence": float(proba[best]),
+                "priority": priority}
+
+    def predict_frame(self, texts: Sequence[str], *, probabilities: bool = False) -> pd.DataFrame:
+        """Predict ``category``, ``confidence``, ``priority`` (None without a priority head).
+
+        Args:
+            texts: Ticket texts.
+            probabilities: Also return one ``proba_<category>`` column per category.
+        """
+        items = [str(t) for t in texts]
+        if len(items) <= _FAST_PATH_MAX_ROWS:
+            # Per-row dict scoring beats building sparse matrices for a handful of tickets.
+            rows = [self._blocks.row(t) for t in items]
+            category_scores = np.array(
+                [v @ self.category_head._weights[i] for i, v in rows]
+            ).reshape(len(items), -1) + self.category_head._intercept
+            priority_scores = (
+                np.array([v @ self.priority_head._weights[i] for i, v in rows]).reshape(
+                    len(items), -1
+                )
+                + self.priority_head._intercept
+                if self.priority_head is not None
+                else None
+            )
+        else:
+            matrix = self.transform(items)
+            category_scores = self.category_head.scores(matrix)
+            priority_scores = (
+                self.priority_head.scores(matrix) if self.priority_head is not None else None
+            )
+        proba = _softmax(category_scores / self.category_head.temperature)
+        best = proba.argmax(axis=1)
+        columns: dict[str, Any] = {
+            "category": np.asarray(self.categories, dtype=object)[best],
+            "confidence": proba[np.arange(len(best)), best],
+            "priority": np.asarray(self.priority_head.classes, dtype=object)[
+                priority_scores.argmax(axis=1)
+            ]
+            if self.priority_head is not None and priority_scores is not None
+            else np.full(len(items), None, dtype=object),
+        }
+        if probabilities:
+            for i, name in enumerate(self.categories):
+                columns[f"proba_{name}"] = proba[:, i]
+        return pd.DataFrame(columns)
+
+    def save(self, directory: Path) -> dict[str, Path]:
+        """Write the skops files and metadata into ``directory``; returns them by role."""
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {"features": directory / FEATURES_FILE, "category": directory / CATEGORY_FILE}
+        skops_io.dump(self.features, files["features"])
+        skops_io.dump(self.category_head.estimator, files["category"])
+        meta: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "categories": self.categories,
+            "category_temperature": self.category_head.temperature,
+            "priorities": self.priorities,
+            "priority_temperature": self.priority_head.temperature
+            if self.priority_head
+            else None,
+        }
+        if self.priority_head is not None:
+            files["priority"] = directory / PRIORITY_FILE
+            skops_io.dump(self.priority_head.estimator, files["priority"])
+        files["meta"] = directory / META_FILE
+        files["meta"].write_text(json.dumps(meta, indent=2))
+        return files
+
+    @classmethod
+    def load(cls, directory: Path) -> TicketClassifier:
+        """Read a classifier written by ``save``; only stock scikit-learn types are trusted."""
+        return cls.from_files(
+            features=directory / FEATURES_FILE,
+            category=directory / CATEGORY_FILE,
+            priority=directory / PRIORITY_FILE if (directory / PRIORITY_FILE).exists() else None,
+            meta=directory / META_FILE,
+        )
+
+    @classmethod
+    def from_files(
+        cls, *, features: Path, category: Path, meta: Path, priority: Path | None = None
+    ) -> TicketClassifier:
+        """Build from individual files (MLflow hands artifacts over one by one)."""
+        info = json.loads(Path(meta).read_text())
+        if info.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported classifier format {info.get('format')!r}")
+        union = _load_trusted(features)
+        category_head = LinearHead(_load_trusted(category), info["category_temperature"])
+        priority_head = None
+        if priority is not None:
+            priority_head = LinearHead(_load_trusted(priority), info["priority_temperature"])
+        return cls(union, category_head, priority_head)
+
+
+_FAST_PATH_MAX_ROWS = 16
+
+
+class _FastBlocks:
+    """TF-IDF of one text with plain dicts and numpy, equal to the vectorizers' output."""
+
+    def __init__(self, vectorizers: Sequence[TfidfVectorizer]) -> None:
+        self._parts = []
+        offset = 0
+        for vectorizer in vectorizers:
+            idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+            self._parts.append(
+                (vectorizer.build_analyzer(), vectorizer.vocabulary_, idf, offset,
+                 bool(vectorizer.sublinear_tf))
+            )
+            offset += len(idf)
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and TF-IDF values of ``text`` (each block L2-normalised)."""
+        all_indices: list[np.ndarray] = []
+        all_values: list[np.ndarray] = []
+        for analyzer, vocabulary, idf, offset, sublinear in self._parts:
+            found = [i for i in map(vocabulary.get, analyzer(text)) if i is not None]
+            if not found:
+                continue
+            indices, counts = np.unique(np.asarray(found, dtype=np.int64), return_counts=True)
+            tf = np.log(counts) + 1.0 if sublinear else counts.astype(np.float64)
+            values = tf * idf[indices]
+            values /= np.sqrt(values @ values)
+            all_indices.append(indices + offset)
+            all_values.append(values)
+        if not all_indices:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        return np.concatenate(all_indices), np.concatenate(all_values)
+
+
+# Beyond skops' default trust (scikit-learn estimators and numpy), the vectorizers keep
+# their dtype and a builtin as attributes; nothing else is accepted.
+TRUSTED_TYPES = ["numpy.float32", "builtins.str"]
+
+
+def _load_trusted(path: Path) -> Any:
+    untrusted = skops_io.get_untrusted_types(file=path)
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ValueError(f"{Path(path).name} contains untrusted types: {unexpected}")
+    return skops_io.load(path, trusted=untrusted)
+
+
+def _two_sided(scores: np.ndarray) -> np.ndarray:
+    if scores.ndim == 1:
+        return np.column_stack([-scores / 2, scores / 2])
+    return scores
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+
+def _fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
+    """The temperature minimising log loss of softmax(scores / T) (one scalar: keeps ranking)."""
+    rows = np.arange(len(targets))
+
+    def loss(log_t: float) -> float:
+        proba = _softmax(scores / np.exp(log_t))
+        return float(-np.mean(np.log(np.clip(proba[rows, targets], 1e-12, None))))
+
+    result = minimize_scalar(loss, bounds=(-6.0, 3.0), method="bounded")
+    return float(np.exp(result.x))

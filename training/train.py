@@ -1,0 +1,454 @@
+"""Train, evaluate, log to MLflow and register one version of the ticket classifier."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.data
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from sklearn.model_selection import train_test_split
+
+from boltit import audit
+from boltit.actors import current_actor
+from boltit.db import Database
+from boltit.errors import GateFailedError, RegistryUnavailableError
+from boltit.settings import Settings
+from boltit.tracking import ensure_experiment
+from training.data import CATEGORY, PRIORITY, TEXT, TicketDataset
+from training.evaluate import Evaluation, confusion_matrix_png, evaluate, priority_metrics
+from training.model import ModelConfig, TicketClassifier
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Logged as a model from code: MLflow executes this file at load time (never imported here,
+# since it calls ``set_model`` when run).
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+DATA_CHECKS_ARTIFACT = "data_checks/training_data.json"
+EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
+HEADLINE_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "log_loss",
+    "expected_calibration_error",
+    "auto_apply_coverage",
+    "auto_apply_precision",
+    "fit_seconds",
+    "predict_latency_p95_ms",
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a training run splits, fits and measures.
+
+    Attributes:
+        model: Classifier hyper-parameters (its ``seed`` also drives the split).
+        test_size: Share of rows held out for evaluation (stratified).
+        latency_samples: Single-ticket predictions timed for the latency metrics.
+        extra_thresholds: Auto-apply thresholds reported besides the configured one.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    test_size: float = 0.2
+    latency_samples: int = 300
+    extra_thresholds: tuple[float, ...] = (0.75, 0.9)
+
+    @property
+    def seed(self) -> int:
+        return self.model.seed
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str
+    model_version: str | None
+    metrics: dict[str, float]
+    model_uri: str
+    data_hash: str
+    rows: int
+    data_checks_passed: bool | None = None
+    seconds: float = 0.0
+
+
+def train(
+    *,
+    settings: Settings,
+    client: MlflowClient,
+    dataset: TicketDataset,
+    config: TrainConfig | None = None,
+    register: bool = True,
+    source: str = "cli",
+    allow_failing_data: bool = False,
+    database: Database | None = None,
+    actor: str | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Check the data, fit, evaluate, log one MLflow run and register a new version.
+
+    Args:
+        settings: Project settings (model name, threshold, experiment).
+        client: MLflow client bound to the configured stores.
+        dataset: Validated training data.
+        config: Split, model and measurement settings.
+        register: Register a new version of ``settings.model_name``.
+        source: Who asked (``cli``, ``mlproject``, ``retrain``, ``demo``...); a version tag.
+        allow_failing_data: Train even when the data-quality suite fails; the override is
+            recorded as tag ``data_checks_overridden=true``.
+        database: Project database; a ``train`` audit event is recorded when given.
+        actor: Who is recorded in the audit event; the OS user by default.
+        progress: Called with a short description of each step.
+
+    Raises:
+        GateFailedError: The training data failed its checks and no override was given.
+        RegistryUnavailableError: MLflow could not be used.
+    """
+    config = config or TrainConfig()
+    step = progress or (lambda _message: None)
+    started = time.perf_counter()
+    frame = dataset.frame
+
+    step("checking training data")
+    suite = _run_data_checks(frame)
+    if suite is not None and not suite.success and not allow_failing_data:
+        failed = ", ".join(o.name for o in suite.failures)
+        raise GateFailedError(
+            f"training data failed its checks ({failed}); nothing was trained or registered "
+            "(fix the data or pass --allow-failing-data)"
+        )
+
+    train_frame, eval_frame = split(frame, test_size=config.test_size, seed=config.seed)
+    try:
+        experiment_id = ensure_experiment(client, settings)
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            run_id = run.info.run_id
+            mlflow.set_tags(
+                {"source": source, "data_hash": dataset.digest, "git_commit": git_commit()}
+            )
+            if suite is not None and not suite.success:
+                mlflow.set_tag("data_checks_overridden", "true")
+            _log_params(dataset, train_frame, eval_frame, config)
+            _log_dataset(dataset)
+            if suite is not None:
+                mlflow.log_dict(suite.to_dict(), DATA_CHECKS_ARTIFACT)
+
+            step(f"fitting on {len(train_frame):,} tickets")
+            fit_started = time.perf_counter()
+            classifier = TicketClassifier.fit(
+                train_frame[TEXT].tolist(),
+                train_frame[CATEGORY].tolist(),
+                train_frame[PRIORITY].tolist() if PRIORITY in train_frame.columns else None,
+                config=config.model,
+            )
+            fit_seconds = time.perf_counter() - fit_started
+
+            step(f"evaluating on {len(eval_frame):,} tickets")
+            evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
+            metrics = dict(evaluation.metrics)
+            metrics["fit_seconds"] = fit_seconds
+            metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
+            mlflow.log_metrics(metrics)
+            _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame)
+
+            step("logging the model")
+            model_info = _log_model(classifier, eval_frame)
+            version = None
+            if register:
+                step(f"registering a version of {settings.model_name}")
+                version = _register(
+                    client,
+                    settings=settings,
+                    model_uri=model_info.model_uri,
+                    run_id=run_id,
+                    dataset=dataset,
+                    source=source,
+                    metrics=metrics,
+                    overridden=suite is not None and not suite.success,
+                )
+            seconds = time.perf_counter() - started
+            mlflow.log_metric("train_total_seconds", seconds)
+    except MlflowException as exc:
+        raise RegistryUnavailableError(
+            f"MLflow at {settings.tracking_uri} failed: {exc.message}"
+        ) from exc
+
+    model_uri = (
+        f"models:/{settings.model_name}/{version}" if version else model_info.model_uri
+    )
+    if database is not None:
+        with database.session() as session:
+            audit.record(
+                session,
+                action="train",
+                actor=current_actor(actor),
+                model_name=settings.model_name if version else None,
+                to_version=version,
+                reason=f"trained from {dataset.source}",
+                forced=suite is not None and not suite.success,
+                details={
+                    "run_id": run_id,
+                    "source": source,
+                    "data_hash": dataset.digest,
+                    "rows": dataset.rows,
+                    "accuracy": metrics["accuracy"],
+                    "macro_f1": metrics["macro_f1"],
+                    "registered": version is not None,
+                },
+            )
+    return TrainResult(
+        run_id=run_id,
+        model_version=version,
+        metrics=metrics,
+        model_uri=model_uri,
+        data_hash=dataset.digest,
+        rows=dataset.rows,
+        data_checks_passed=None if suite is None else suite.success,
+        seconds=seconds,
+    )
+
+
+def split(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/evaluation split; unstratified when a category is too rare for it."""
+    counts = frame[CATEGORY].value_counts()
+    eval_rows = int(np.ceil(test_size * len(frame)))
+    stratify = (
+        frame[CATEGORY]
+        if counts.min() >= 2 and eval_rows >= len(counts) and len(frame) - eval_rows >= len(counts)
+        else None
+    )
+    train_frame, eval_frame = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=stratify
+    )
+    return train_frame.reset_index(drop=True), eval_frame.reset_index(drop=True)
+
+
+def measure_latency(
+    classifier: TicketClassifier, texts: pd.Series, samples: int
+) -> dict[str, float]:
+    """Median and p95 milliseconds of ``predict_frame`` on one ticket at a time."""
+    chosen = texts.iloc[: max(1, samples)].tolist()
+    classifier.predict_frame(chosen[:1])  # first call warms caches
+    timings = []
+    for text in chosen:
+        begin = time.perf_counter()
+        classifier.predict_frame([text])
+        timings.append((time.perf_counter() - begin) * 1000.0)
+    return {
+        "predict_latency_p50_ms": float(np.percentile(timings, 50)),
+        "predict_latency_p95_ms": float(np.percentile(timings, 95)),
+    }
+
+
+def git_commit() -> str:
+    """The project's current commit, or ``unknown`` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
+
+
+def _run_data_checks(frame: pd.DataFrame) -> Any:
+    from data_checks.suites import run_training_data_suite
+
+    return run_training_data_suite(frame)
+
+
+def _log_params(
+    dataset: TicketDataset, train_frame: pd.DataFrame, eval_frame: pd.DataFrame, config: TrainConfig
+) -> None:
+    mlflow.log_params(
+        {
+            "data_source": dataset.source[:500],
+            "data_hash": dataset.digest,
+            "rows": dataset.rows,
+            "dropped_rows": dataset.dropped_rows,
+            "train_rows": len(train_frame),
+            "eval_rows": len(eval_frame),
+            "categories": dataset.frame[CATEGORY].nunique(),
+            "priority_head": dataset.has_priority,
+            "test_size": config.test_size,
+            "seed": config.seed,
+            **config.model.as_params(),
+        }
+    )
+
+
+def _log_dataset(dataset: TicketDataset) -> None:
+    columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in dataset.frame.columns]
+    lineage = mlflow.data.from_pandas(
+        dataset.frame[columns],
+        source=dataset.source if "://" in dataset.source or dataset.source.startswith("/") else None,
+        name=dataset.name,
+        targets=CATEGORY,
+        digest=dataset.digest[:16],
+    )
+    mlflow.log_input(
+        lineage,
+        context="training",
+        tags={"content_hash": dataset.digest, "source": dataset.source[:500]},
+    )
+
+
+def _evaluate(
+    classifier: TicketClassifier,
+    eval_frame: pd.DataFrame,
+    settings: Settings,
+    config: TrainConfig,
+) -> tuple[Evaluation, pd.DataFrame]:
+    predictions = classifier.predict_frame(eval_frame[TEXT].tolist(), probabilities=True)
+    proba = predictions[[f"proba_{c}" for c in classifier.categories]].to_numpy()
+    evaluation = evaluate(
+        y_true=eval_frame[CATEGORY].tolist(),
+        y_pred=predictions["category"].tolist(),
+        proba=proba,
+        classes=classifier.categories,
+        auto_apply_threshold=settings.auto_apply_threshold,
+        extra_thresholds=config.extra_thresholds,
+    )
+    if PRIORITY in eval_frame.columns and classifier.priority_head is not None:
+        evaluation.metrics.update(
+            priority_metrics(eval_frame[PRIORITY].tolist(), predictions["priority"].tolist())
+        )
+    return evaluation, predictions
+
+
+def _log_evaluation_artifacts(
+    evaluation: Evaluation,
+    eval_frame: pd.DataFrame,
+    predictions: pd.DataFrame,
+    train_frame: pd.DataFrame,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="boltit-eval-") as folder:
+        root = Path(folder)
+        confusion_matrix_png(evaluation.confusion, evaluation.classes, root / "confusion_matrix.png")
+        mlflow.log_artifact(str(root / "confusion_matrix.png"), "evaluation")
+        split_path = root / "eval_split.parquet"
+        columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in eval_frame.columns]
+        logged = eval_frame[columns].copy()
+        logged["predicted_category"] = predictions["category"].to_numpy()
+        logged["confidence"] = predictions["confidence"].to_numpy()
+        if PRIORITY in eval_frame.columns:
+            logged["predicted_priority"] = predictions["priority"].to_numpy()
+        logged.to_parquet(split_path, index=False)
+        mlflow.log_artifact(str(split_path), "evaluation")
+    mlflow.log_text(evaluation.report, "evaluation/classification_report.txt")
+    mlflow.log_dict(
+        {
+            "train": {str(k): int(v) for k, v in train_frame[CATEGORY].value_counts().items()},
+            "evaluation": evaluation.label_distribution,
+        },
+        "evaluation/label_distribution.json",
+    )
+
+
+def _signature() -> ModelSignature:
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "text")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "category"),
+                ColSpec("double", "confidence"),
+                ColSpec("string", "priority", required=False),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("probabilities", "boolean", False)]),
+    )
+
+
+def _requirements() -> list[str]:
+    pins = []
+    for package in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins
+
+
+def _log_model(classifier: TicketClassifier, eval_frame: pd.DataFrame) -> Any:
+    with tempfile.TemporaryDirectory(prefix="boltit-model-") as folder:
+        files = classifier.save(Path(folder))
+        example = pd.DataFrame({TEXT: eval_frame[TEXT].head(2).tolist()})
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={role: str(path) for role, path in files.items()},
+            signature=_signature(),
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
+
+
+def _register(
+    client: MlflowClient,
+    *,
+    settings: Settings,
+    model_uri: str,
+    run_id: str,
+    dataset: TicketDataset,
+    source: str,
+    metrics: dict[str, float],
+    overridden: bool,
+) -> str:
+    tags = {
+        "data_hash": dataset.digest,
+        "rows": str(dataset.rows),
+        "git_commit": git_commit(),
+        "source": source,
+        "run_id": run_id,
+    }
+    if overridden:
+        tags["data_checks_overridden"] = "true"
+    registered = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    client.update_model_version(
+        settings.model_name, registered.version, description=describe(metrics, dataset)
+    )
+    return str(registered.version)
+
+
+def describe(metrics: dict[str, float], dataset: TicketDataset) -> str:
+    """One-paragraph summary of a version, shown in the MLflow UI."""
+    parts = [
+        f"accuracy {metrics['accuracy']:.4f}",
+        f"macro-F1 {metrics['macro_f1']:.4f}",
+        f"log loss {metrics.get('log_loss', float('nan')):.4f}",
+        f"ECE {metrics['expected_calibration_error']:.4f}",
+        f"auto-apply coverage {metrics['auto_apply_coverage']:.1%} at precision "
+        f"{metrics['auto_apply_precision']:.1%}",
+        f"single-ticket p95 {metrics['predict_latency_p95_ms']:.2f} ms",
+    ]
+    if "priority_accuracy" in metrics:
+        parts.append(f"priority accuracy {metrics['priority_accuracy']:.4f}")
+    return (
+        f"Trained on {dataset.rows:,} tickets from {dataset.source} "
+        f"(data {dataset.digest[:12]}): " + "; ".join(parts) + "."
+    )
+
+
+def metrics_json(metrics: dict[str, float]) -> str:
+    """Headline metrics as JSON, for machine-readable CLI output."""
+    return json.dumps({k: metrics[k] for k in HEADLINE_METRICS if k in metrics}, indent=2)
