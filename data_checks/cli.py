@@ -7,7 +7,6 @@ imports this module for every ``boltit`` call.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +17,7 @@ from rich.table import Table
 
 from boltit.console import out
 from boltit.context import AppContext, app_context
-from boltit.errors import BadInputError, GateFailedError, NotFoundError
+from boltit.errors import BadInputError, GateFailedError
 
 if TYPE_CHECKING:
     from data_checks.drift import DriftReport
@@ -78,7 +77,7 @@ def check_data(
 
     Exits 1 when any expectation fails.
     """
-    from data_checks import frames, store
+    from data_checks import frames, paths, store
     from data_checks.config import TrainingDataConfig
     from data_checks.suites import run_prediction_log_suite, run_training_data_suite
 
@@ -107,7 +106,7 @@ def check_data(
             else:
                 frame = store.prediction_log(session, since=since)
 
-    docs_dir = context.settings.state_dir / "data_docs"
+    docs_dir = paths.data_docs_dir(context.settings)
     with out.status(f"Running {suite.value} on {len(frame):,} rows from {source}…"):
         if suite is SuiteName.training_data:
             config = TrainingDataConfig(
@@ -119,7 +118,7 @@ def check_data(
         else:
             known = _known_categories(context, frame, categories)
             report = run_prediction_log_suite(frame, known_categories=known, data_docs_dir=docs_dir)
-    result_path = _result_path(context, report.suite)
+    result_path = paths.result_path(context.settings, report.suite)
     report.write_json(result_path)
     _print_suite(report, source)
     out.print(f"Data Docs: {report.data_docs}")
@@ -159,6 +158,7 @@ def drift(
 
     Exits 1 when any signal crosses its critical threshold.
     """
+    from data_checks import paths, store
     from data_checks.drift import detect_drift, load_drift_config, vocabulary_from_model
     from data_checks.drift_report import write_html_report
 
@@ -174,7 +174,9 @@ def drift(
         current_frame, current_label = _drift_side(context, current_data, current, columns)
         from_store = current is not None
         if baseline_run is not None:
-            baseline_frame = _eval_split(context, baseline_run, predictions=from_store)
+            baseline_frame = store.training_run_baseline(
+                context.mlflow_client, baseline_run, predictions=from_store
+            )
             baseline_label = f"run {baseline_run} evaluation split"
         else:
             baseline_frame, baseline_label = _drift_side(context, baseline_data, baseline, columns)
@@ -192,7 +194,7 @@ def drift(
             baseline_label=baseline_label,
             current_label=current_label,
         )
-        report = write_html_report(report, directory=context.settings.state_dir / "drift")
+        report = write_html_report(report, directory=paths.drift_dir(context.settings))
     report.html_path.with_suffix(".json").write_text(  # type: ignore[union-attr]
         json.dumps(report.to_dict(), indent=2), encoding="utf-8"
     )
@@ -295,31 +297,6 @@ def _drift_side(
     if frame.empty:
         raise BadInputError(f"no tickets in the ticket store for {window}")
     return frame, f"store {window}"
-
-
-def _eval_split(context: AppContext, run_id: str, *, predictions: bool) -> pd.DataFrame:
-    import tempfile
-
-    from mlflow.exceptions import MlflowException
-
-    client = context.mlflow_client
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            local = client.download_artifacts(run_id, "evaluation/eval_split.parquet", folder)
-            frame = pd.read_parquet(local)
-    except (MlflowException, OSError) as exc:
-        raise NotFoundError(
-            f"run {run_id}: no evaluation/eval_split.parquet to use as baseline ({exc})"
-        ) from exc
-    if predictions and "predicted_category" in frame.columns:
-        # The store holds what the model said; compare like with like.
-        frame = frame.assign(category=frame["predicted_category"])
-    return frame
-
-
-def _result_path(context: AppContext, suite: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return context.settings.state_dir / "data_checks" / f"{suite}-{stamp}.json"
 
 
 def _print_suite(report: SuiteReport, source: str) -> None:

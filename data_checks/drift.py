@@ -457,9 +457,7 @@ def _vocabulary(
     # tickets' unseen fractions larger than the baseline's?
     p_value = 1.0
     if len(base_fractions) and len(fractions) and excess > 0:
-        p_value = float(
-            stats.mannwhitneyu(fractions, base_fractions, alternative="greater").pvalue
-        )
+        p_value = float(stats.mannwhitneyu(fractions, base_fractions, alternative="greater").pvalue)
     verdict = _judge(excess, config.thresholds("vocabulary"), p_value, config.p_value)
     top = unseen.most_common(_TOP)
     plots["vocabulary"] = {"top_unseen": top, "shares": (base_share, share)}
@@ -486,9 +484,7 @@ def _vocabulary(
     )
 
 
-def _unseen(
-    texts: pd.Series, vocabulary: Vocabulary
-) -> tuple[float, Counter[str], np.ndarray]:
+def _unseen(texts: pd.Series, vocabulary: Vocabulary) -> tuple[float, Counter[str], np.ndarray]:
     """Pooled unseen-token share, unseen token counts, and each ticket's unseen fraction."""
     total = 0
     unseen: Counter[str] = Counter()

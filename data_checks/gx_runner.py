@@ -74,6 +74,7 @@ class Batch:
     suite: str
     frame: pd.DataFrame
     checks: Sequence[Check]
+    unit: str = "rows"  # what one row of ``frame`` is, in observed texts
 
 
 def run_batches(
@@ -83,9 +84,25 @@ def run_batches(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # GX sets this module's logger to INFO itself, and it narrates every ephemeral context.
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if data_docs_dir is not None:
+        # Results persist beside the docs, so every run keeps its page; with the
+        # in-memory store each build would delete the pages of earlier runs.
+        context.add_store(
+            "boltit_results",
+            {
+                "class_name": "ValidationResultsStore",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str((data_docs_dir / ".results").resolve()),
+                },
+            },
+        )
+        context.validation_results_store_name = "boltit_results"
     source = context.data_sources.add_pandas("boltit")
     outcomes: list[ExpectationOutcome] = []
     for batch in batches:
@@ -142,7 +159,7 @@ def _outcomes(batch: Batch, result: ExpectationSuiteValidationResult) -> list[Ex
         if found is None:
             outcomes.append(ExpectationOutcome(check.name, False, "not evaluated"))
             continue
-        observed, value = _describe(found, check.identify_by)
+        observed, value = _describe(found, check.identify_by, batch.unit)
         if check.restate is not None and value is not None and not observed.startswith("could"):
             observed, value = check.restate(value)
         outcomes.append(
@@ -158,7 +175,7 @@ def _outcomes(batch: Batch, result: ExpectationSuiteValidationResult) -> list[Ex
 
 
 def _describe(
-    result: ExpectationValidationResult, identify_by: tuple[str, ...]
+    result: ExpectationValidationResult, identify_by: tuple[str, ...], unit: str
 ) -> tuple[str, float | None]:
     info = result.exception_info or {}
     if info.get("raised_exception"):
@@ -169,7 +186,7 @@ def _describe(
         count = int(details.get("unexpected_count") or 0)
         percent = float(details.get("unexpected_percent") or 0.0)
         total = int(details.get("element_count") or 0)
-        text = f"{count:,} of {total:,} rows unexpected ({percent:.2f}%)"
+        text = f"{count:,} of {total:,} {unit} unexpected ({percent:.2f}%)"
         examples = _examples(details, identify_by)
         if count and examples:
             text += f", e.g. {examples}"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
+from mlflow import MlflowClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from boltit.errors import BadInputError
+from boltit.errors import BadInputError, NotFoundError
 from boltit.schema import Ticket
+
+EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
 
 PREDICTION_COLUMNS = [
     "id",
@@ -86,6 +90,33 @@ def _moment(value: str, window: str, *, end: bool) -> datetime:
     except ValueError as exc:
         raise BadInputError(f"window {window!r}: {value!r} is not a date or datetime") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def training_run_baseline(client: MlflowClient, run_id: str, *, predictions: bool) -> pd.DataFrame:
+    """A training run's logged ``evaluation/eval_split.parquet`` as a drift baseline.
+
+    Args:
+        client: MLflow client on the tracking store holding the run.
+        run_id: The training run.
+        predictions: Compare with stored predictions: the baseline's ``category`` becomes
+            the model's ``predicted_category`` (what the store holds), not the true label.
+
+    Raises:
+        NotFoundError: The run or its evaluation split does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            local = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
+            frame = pd.read_parquet(local)
+    except (MlflowException, OSError) as exc:
+        raise NotFoundError(
+            f"run {run_id}: no {EVAL_SPLIT_ARTIFACT} to use as baseline ({exc})"
+        ) from exc
+    if predictions and "predicted_category" in frame.columns:
+        frame = frame.assign(category=frame["predicted_category"])
+    return frame
 
 
 def known_categories(

@@ -197,7 +197,7 @@ def run_training_data_suite(
     ]
     batches = [
         Batch(TRAINING_DATA, rows, row_checks),
-        Batch(f"{TRAINING_DATA}_classes", frames.class_counts(frame), class_checks),
+        Batch(f"{TRAINING_DATA}_classes", frames.class_counts(frame), class_checks, "categories"),
     ]
     return _report(TRAINING_DATA, batches, data_docs_dir)
 

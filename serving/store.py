@@ -25,6 +25,7 @@ from boltit.schema import ShadowPrediction, Ticket
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_INSERT_TICKETS = insert(Ticket)
 
 
 @dataclass(slots=True)
@@ -106,8 +107,9 @@ class TicketWriter:
         rows = [row for pending in group for row in pending.rows]
         error: Exception | None = None
         try:
-            with self._database.session() as session:
-                session.execute(insert(Ticket), rows)
+            # Core insert on one connection: no ORM unit of work on the hot path.
+            with self._database.engine.begin() as connection:
+                connection.execute(_INSERT_TICKETS, rows)
             self.commits += 1
             self.rows_written += len(rows)
         except Exception as exc:

@@ -19,11 +19,11 @@ from training.model import ModelConfig
 from training.train import TrainConfig, TrainResult, train
 
 DataOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--data",
-        help="CSV or Parquet file of labelled tickets; the built-in generator when omitted.",
-        dir_okay=False,
+        help="CSV or Parquet file of labelled tickets; the built-in generator when omitted "
+        "or empty (MLproject passes '').",
     ),
 ]
 TextColumn_ = Annotated[str, typer.Option(help="Column holding the ticket text.")]
@@ -97,17 +97,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _base_dataset(
-    data: Path | None,
+    data: str | None,
     text_column: str,
     label_column: str,
     priority_column: str | None,
     rows: int,
     seed: int,
 ) -> TicketDataset:
-    if data is None:
+    if not data:
         return from_generator(rows, seed=seed)
     return load_file(
-        data,
+        Path(data),
         text_column=text_column,
         label_column=label_column,
         priority_column=priority_column or None,

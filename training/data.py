@@ -49,7 +49,7 @@ class TicketDataset:
     @property
     def has_priority(self) -> bool:
         """Whether the frame has priority labels to train a priority head on."""
-        return PRIORITY in self.frame.columns and self.frame[PRIORITY].notna().any()
+        return PRIORITY in self.frame.columns and bool(self.frame[PRIORITY].notna().any())
 
     @property
     def digest(self) -> str:
@@ -116,9 +116,7 @@ def load_file(
     return validate_frame(frame, source=str(path.resolve()), name=path.stem)
 
 
-def from_generator(
-    rows: int = 4000, *, seed: int = 7, with_priority: bool = True
-) -> TicketDataset:
+def from_generator(rows: int = 4000, *, seed: int = 7, with_priority: bool = True) -> TicketDataset:
     """Tickets from the built-in deterministic generator."""
     if rows < 2:
         raise BadInputError(f"--rows must be at least 2 to train on (got {rows})")

@@ -117,9 +117,7 @@ def evaluate(
     }
     known = np.isin(truth, labels)
     if known.any():
-        metrics["log_loss"] = float(
-            log_loss(truth[known], np.asarray(proba)[known], labels=labels)
-        )
+        metrics["log_loss"] = float(log_loss(truth[known], np.asarray(proba)[known], labels=labels))
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0
     )
@@ -148,7 +146,9 @@ def evaluate(
     )
 
 
-def priority_metrics(y_true: Sequence[str | None], y_pred: Sequence[str | None]) -> dict[str, float]:
+def priority_metrics(
+    y_true: Sequence[str | None], y_pred: Sequence[str | None]
+) -> dict[str, float]:
     """Accuracy and macro-F1 of the priority head on rows that have a true priority."""
     truth = np.asarray(y_true, dtype=object)
     predicted = np.asarray(y_pred, dtype=object)

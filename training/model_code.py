@@ -45,9 +45,7 @@ class TicketClassifierModel(PythonModel):
     ) -> pd.DataFrame:
         """Classify tickets; see the class docstring for input and output."""
         probabilities = bool((params or {}).get("probabilities", False))
-        return self.classifier.predict_frame(
-            ticket_texts(model_input), probabilities=probabilities
-        )
+        return self.classifier.predict_frame(ticket_texts(model_input), probabilities=probabilities)
 
 
 def ticket_texts(model_input: Any) -> list[str]:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.data
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
@@ -188,9 +190,7 @@ def train(
             f"MLflow at {settings.tracking_uri} failed: {exc.message}"
         ) from exc
 
-    model_uri = (
-        f"models:/{settings.model_name}/{version}" if version else model_info.model_uri
-    )
+    model_uri = f"models:/{settings.model_name}/{version}" if version else model_info.model_uri
     if database is not None:
         with database.session() as session:
             audit.record(
@@ -205,7 +205,7 @@ def train(
                     "run_id": run_id,
                     "source": source,
                     "data_hash": dataset.digest,
-                    "rows": dataset.rows,
+                    "data_rows": dataset.rows,
                     "accuracy": metrics["accuracy"],
                     "macro_f1": metrics["macro_f1"],
                     "registered": version is not None,
@@ -284,14 +284,14 @@ def _log_params(
         {
             "data_source": dataset.source[:500],
             "data_hash": dataset.digest,
-            "rows": dataset.rows,
+            "data_rows": dataset.rows,
             "dropped_rows": dataset.dropped_rows,
             "train_rows": len(train_frame),
             "eval_rows": len(eval_frame),
             "categories": dataset.frame[CATEGORY].nunique(),
             "priority_head": dataset.has_priority,
             "test_size": config.test_size,
-            "seed": config.seed,
+            "random_seed": config.seed,
             **config.model.as_params(),
         }
     )
@@ -299,9 +299,13 @@ def _log_params(
 
 def _log_dataset(dataset: TicketDataset) -> None:
     columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in dataset.frame.columns]
-    lineage = mlflow.data.from_pandas(
+    origin: str | DatasetSource = dataset.source
+    if not Path(dataset.source).is_file():
+        # Generated and store data have no file to point at; keep the description as a tag.
+        origin = CodeDatasetSource(tags={"boltit.source": dataset.source[:500]})
+    lineage = from_pandas(
         dataset.frame[columns],
-        source=dataset.source if "://" in dataset.source or dataset.source.startswith("/") else None,
+        source=origin,
         name=dataset.name,
         targets=CATEGORY,
         digest=dataset.digest[:16],
@@ -344,7 +348,9 @@ def _log_evaluation_artifacts(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="boltit-eval-") as folder:
         root = Path(folder)
-        confusion_matrix_png(evaluation.confusion, evaluation.classes, root / "confusion_matrix.png")
+        confusion_matrix_png(
+            evaluation.confusion, evaluation.classes, root / "confusion_matrix.png"
+        )
         mlflow.log_artifact(str(root / "confusion_matrix.png"), "evaluation")
         split_path = root / "eval_split.parquet"
         columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in eval_frame.columns]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from serving.deps import ServiceDep
 from serving.errors import too_long
@@ -18,13 +19,14 @@ router = APIRouter(tags=["classify"])
 
 
 @router.post("/classify", response_model=ClassificationPublic)
-async def classify(body: ClassifyRequest, service: ServiceDep) -> ClassificationPublic:
+async def classify(body: ClassifyRequest, service: ServiceDep) -> Response:
     """Classify one ticket, store it, and say whether it was auto-applied and why."""
     limit = service.settings.max_text_chars
     if len(body.text) > limit:
         raise too_long("text", len(body.text), limit)
     (result,) = await service.classify([body.text])
-    return to_public(result)
+    # Built from typed fields already; serialising directly skips re-validating the answer.
+    return Response(to_public(result).model_dump_json(), media_type="application/json")
 
 
 @router.post("/classify/batch", response_model=BatchClassificationPublic)
@@ -44,7 +46,7 @@ async def classify_batch(
 
 def to_public(result: Classification) -> ClassificationPublic:
     """The API shape of one stored classification."""
-    return ClassificationPublic(
+    return ClassificationPublic.model_construct(
         ticket_id=result.ticket_id,
         category=result.category,
         priority=result.priority,

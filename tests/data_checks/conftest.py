@@ -76,7 +76,7 @@ def store_tickets(
                     text=row.text,
                     category=row.category,
                     priority=None,
-                    confidence=float(row.confidence),
+                    confidence=float(row.confidence),  # type: ignore[arg-type]
                     model_name="ticket-classifier",
                     model_version=model_version,
                     latency_ms=float(getattr(row, "latency_ms", 12.0)),

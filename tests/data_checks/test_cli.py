@@ -332,3 +332,24 @@ def test_analyze_recent_with_no_tickets(run_cli: Cli) -> None:
 
     assert result.exit_code == 0
     assert "No tickets in the last 7 days." in result.output
+
+
+def test_mlproject_check_data_entry_point_runs_the_suite(
+    run_cli: Cli, ticket_csv: Path, settings: Settings
+) -> None:
+    import shlex
+
+    import yaml
+
+    project = yaml.safe_load((Path(__file__).parents[2] / "MLproject").read_text())
+    entry = project["entry_points"]["check_data"]
+    values = {name: spec.get("default", "") for name, spec in entry["parameters"].items()}
+    values.update(data=str(ticket_csv), text_column="Document", label_column="Topic_group")
+    # MLflow quotes each parameter value when it substitutes it into the command.
+    command = shlex.split(entry["command"].format(**{k: shlex.quote(v) for k, v in values.items()}))
+
+    assert command[:2] == ["boltit", "check-data"]
+    result = run_cli(*command[1:])
+
+    assert result.exit_code == 0, result.output + result.error
+    assert (settings.state_dir / "data_docs" / "index.html").is_file()

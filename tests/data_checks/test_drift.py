@@ -23,7 +23,16 @@ from data_checks.frames import read_ticket_file
 from training.generator import generate_tickets
 
 # A product the help desk never supported before, in words no baseline ticket uses.
-NEW_WORDS = "zyntrax quorvel plexidrive vantaro flumecast driveshard orbiquity nexalink".split()
+NEW_WORDS = [
+    "zyntrax",
+    "quorvel",
+    "plexidrive",
+    "vantaro",
+    "flumecast",
+    "driveshard",
+    "orbiquity",
+    "nexalink",
+]
 
 
 def _new_ticket_type(n: int, seed: int) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -29,7 +30,7 @@ def log() -> pd.DataFrame:
     )
 
 
-def _edit(column: str, rows: slice, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def _edit(column: str, rows: slice, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def apply(frame: pd.DataFrame) -> pd.DataFrame:
         bad = frame.copy()
         bad[column] = bad[column].astype(object)

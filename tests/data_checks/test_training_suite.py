@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ from training.generator import CATEGORIES, generate_tickets
 Defect = Callable[[pd.DataFrame], pd.DataFrame]
 
 
-def _set(frame: pd.DataFrame, rows: slice, column: str, value: object) -> pd.DataFrame:
+def _set(frame: pd.DataFrame, rows: slice, column: str, value: Any) -> pd.DataFrame:
     bad = frame.copy()
     bad[column] = bad[column].astype(object)
     bad.loc[bad.index[rows], column] = value

@@ -8,6 +8,7 @@ the copies only read from, apart from uniquely named validation reports).
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,18 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from boltit.cli import main
 from boltit.db import Database
 from boltit.settings import Settings, load_settings
 from boltit.tracking import configure_mlflow
 
+# The generator's tickets are hard on purpose (a good small model scores ~0.8), so tests
+# set limits that a real model passes and a shuffled-label one (~1/8 accuracy) fails.
 GATES_FOR_TESTS = """\
 gates:
+  min_accuracy: {threshold: 0.6}
+  max_ece: {max: 0.25}
+  auto_apply_precision: {min: 0.75}
   # Timer noise on a shared 2-core machine must not decide a test.
   latency_p95: {mode: dry_run}
 """
@@ -144,3 +151,30 @@ def second_postgres_url(postgres_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def boltit(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    """Run ``boltit ARGS`` in-process against this test's stores: (exit code, out, err)."""
+    monkeypatch.setenv("BOLTIT_STATE_DIR", str(registry_settings.state_dir))
+    monkeypatch.setenv("BOLTIT_GATES_CONFIG", str(registry_settings.gates_config))
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["boltit", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

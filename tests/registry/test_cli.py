@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from boltit.cli import main
 from boltit.db import Database
 from boltit.names import PREVIOUS, PRODUCTION
 from boltit.settings import Settings
@@ -16,33 +14,6 @@ from registry.access import aliases
 from registry.history import registry_history
 from tests.conftest import free_port
 from tests.registry.conftest import TrainedVersions
-
-
-@pytest.fixture
-def boltit(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-):
-    """Run ``boltit ARGS`` in-process against this test's stores: (exit code, out, err)."""
-    monkeypatch.setenv("BOLTIT_STATE_DIR", str(registry_settings.state_dir))
-    monkeypatch.setenv("BOLTIT_GATES_CONFIG", str(registry_settings.gates_config))
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["boltit", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_validate_promote_rollback_history_commands(
@@ -124,7 +95,7 @@ def test_bad_input_is_one_line_and_moves_nothing(
     assert aliases(trained_client, name=name) == before
 
     bad_csv = tmp_path / "tickets.csv"
-    bad_csv.write_text("body,label\nprinter broken,Hardware\n")
+    bad_csv.write_text("body,label\nmy laptop screen is broken,HR Support\n")
     code, _, err = boltit("validate", good, "--data", str(bad_csv))
     assert code == 2 and "lacks column(s) text, category" in err
     code, _, err = boltit(

@@ -73,6 +73,7 @@ def register_version(client: MlflowClient, model_dir: Path, where: Path) -> str:
 def version_source(client: MlflowClient, version: str) -> Path:
     """The local folder a registered version was made from."""
     source = client.get_model_version(MODEL, version).source
+    assert source is not None
     return Path(source.removeprefix("file://"))
 
 

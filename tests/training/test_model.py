@@ -71,8 +71,12 @@ def test_without_priority_the_priority_is_none(tickets: pd.DataFrame) -> None:
 def test_same_seed_same_model(tickets: pd.DataFrame) -> None:
     sample = tickets.iloc[:800]
     texts = tickets["text"].iloc[2000:2100].tolist()
-    first = TicketClassifier.fit(sample["text"], sample["category"], sample["priority"], config=CONFIG)
-    second = TicketClassifier.fit(sample["text"], sample["category"], sample["priority"], config=CONFIG)
+    first = TicketClassifier.fit(
+        sample["text"], sample["category"], sample["priority"], config=CONFIG
+    )
+    second = TicketClassifier.fit(
+        sample["text"], sample["category"], sample["priority"], config=CONFIG
+    )
     pd.testing.assert_frame_equal(
         first.predict_frame(texts, probabilities=True),
         second.predict_frame(texts, probabilities=True),

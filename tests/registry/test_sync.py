@@ -1,0 +1,165 @@
+"""The MLflow UI as a real client: changes made through `mlflow server`'s REST API, synced."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.names import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.settings import Settings
+from registry.access import aliases
+from registry.history import registry_history
+from registry.promote import promote
+from registry.sync import watch
+from registry.validate import validate
+from tests.conftest import free_port
+from tests.registry.conftest import TrainedVersions, clone_version
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def mlflow_ui(
+    registry_settings: Settings, trained_client: MlflowClient, tmp_path: Path
+) -> Iterator[str]:
+    """`mlflow server` on this test's backend store, as a user would open the UI."""
+    port = free_port()
+    log = (tmp_path / "mlflow-server.log").open("wb")
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    server = subprocess.Popen(
+        [
+            str(VENV_BIN / "mlflow"), "server",
+            "--backend-store-uri", registry_settings.tracking_uri,
+            "--default-artifact-root", (tmp_path / "ui-artifacts").as_uri(),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer /health within 180 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        log.close()
+
+
+def ui_transition_to_production(url: str, *, name: str, version: str) -> None:
+    """What the legacy stage control in the UI sends."""
+    response = httpx.post(
+        f"{url}/ajax-api/2.0/mlflow/model-versions/transition-stage",
+        json={
+            "name": name,
+            "version": version,
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+def ui_set_alias(url: str, *, name: str, alias: str, version: str) -> None:
+    """What the UI's alias editor sends."""
+    response = httpx.post(
+        f"{url}/ajax-api/2.0/mlflow/registered-models/alias",
+        json={"name": name, "alias": alias, "version": version},
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+def _stage(client: MlflowClient, name: str, version: str) -> str:
+    return str(client.get_model_version(name, version).current_stage)
+
+
+def test_ui_changes_are_synced_accepted_or_reverted(
+    mlflow_ui: str,
+    boltit,
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    registry_db: Database,
+    trained_versions: TrainedVersions,
+) -> None:
+    client, name = trained_client, registry_settings.model_name
+    common = {"client": client, "database": registry_db, "name": name}
+    good, bad = trained_versions.good, trained_versions.bad
+    assert validate(**common, version=good, actor="alice", settings=registry_settings).passed
+    promote(**common, version=good, actor="alice", settings=registry_settings)
+    twin = clone_version(client, name=name, version=good)
+    assert validate(**common, version=twin, actor="alice", settings=registry_settings).passed
+
+    code, out, _ = boltit("registry", "sync")
+    assert code == 0 and "nothing to sync" in out
+
+    # A validated version moved to stage Production in the UI is accepted.
+    ui_transition_to_production(mlflow_ui, name=name, version=twin)
+    assert aliases(client, name=name)[PRODUCTION] == good  # the UI moved only the stage
+    code, out, err = boltit("registry", "sync", "--actor", "sync-bot")
+    assert code == 0, err
+    assert f"stage change to v{twin}" in out and "accepted" in out
+    assert aliases(client, name=name) == {PRODUCTION: twin, PREVIOUS: good}
+    assert CHALLENGER not in aliases(client, name=name)
+    assert (_stage(client, name, twin), _stage(client, name, good)) == ("Production", "Archived")
+
+    # A version that fails its gates, moved to Production in the UI, is reverted.
+    ui_transition_to_production(mlflow_ui, name=name, version=bad)
+    code, out, _ = boltit("registry", "sync", "--actor", "sync-bot")
+    assert code == 0 and "reverted" in out
+    assert aliases(client, name=name) == {PRODUCTION: twin, PREVIOUS: good}
+    assert (_stage(client, name, bad), _stage(client, name, twin)) == ("Archived", "Production")
+    description = client.get_model_version(name, bad).description
+    assert "Reverted by `boltit registry sync`" in description
+    assert "gates failed: min_accuracy" in description
+
+    # Moving the Production alias by hand is noticed too; --watch keeps polling.
+    ui_set_alias(mlflow_ui, name=name, alias=PRODUCTION, version=bad)
+    seen = watch(
+        client=client, database=registry_db, name=name, actor="sync-bot",
+        settings=registry_settings, interval=0.1, max_cycles=2,
+    )  # fmt: skip
+    assert seen == 1
+    assert aliases(client, name=name)[PRODUCTION] == twin
+
+    events = [
+        (e.action, e.from_version, e.to_version, (e.details or {}).get("outcome"),
+         (e.details or {}).get("via"))
+        for e in registry_history(registry_db, model_name=name)
+        if e.action in ("registry_sync", "sync_revert")
+    ]  # fmt: skip
+    assert events == [
+        ("registry_sync", good, twin, "accepted", "stage"),
+        ("registry_sync", twin, bad, "reverted", "stage"),
+        ("sync_revert", bad, twin, "reverted", "stage"),
+        ("registry_sync", twin, bad, "reverted", "alias"),
+        ("sync_revert", bad, twin, "reverted", "alias"),
+    ]
+    code, out, _ = boltit("history")
+    assert code == 0 and "registry_sync" in out and "sync_revert" in out
+    code, out, _ = boltit("registry", "sync", "--watch", "--interval", "0.1", "--max-cycles", "1")
+    assert code == 0

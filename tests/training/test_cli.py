@@ -1,0 +1,154 @@
+"""``boltit train`` / ``retrain`` through the real root CLI: output, exit codes, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from boltit.cli import main
+from boltit.settings import Settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The CLI builds its own settings from the environment: point it at tmp_path."""
+    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return settings
+
+
+def run_cli(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """Run ``boltit <args>`` in this process exactly as the console script does."""
+    monkeypatch.setattr(sys, "argv", ["boltit", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+def _write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (None, [], "data file not found"),
+    "unknown columns": (
+        b"Document,Topic_group\nmy laptop is broken,Hardware\nvpn locked,Access\n",
+        ["--text-column", "Body", "--label-column", "Topic_group"],
+        "unknown column 'Body'; available columns: 'Document', 'Topic_group'",
+    ),
+    "empty dataset": (b"text,category\n", [], "the dataset is empty"),
+    "single class": (
+        b"text,category\nlaptop broken,Hardware\nscreen cracked,Hardware\n",
+        [],
+        "single class ('Hardware')",
+    ),
+    "unreadable bytes": (b"text,category\n\xff\xfe\x80 broken,A\nok,B\n", [], "unreadable bytes"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_refused_with_one_line(
+    case: str,
+    cli_env: Settings,
+    mlflow_client: MlflowClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    content, extra, message = BAD_INPUTS[case]
+    path = tmp_path / "tickets.csv"
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = run_cli(["train", "--data", str(path), *extra], monkeypatch, capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in err + out
+    assert mlflow_client.search_registered_models() == []
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(cli_env: Settings, tmp_path: Path) -> None:
+    path = _write(tmp_path, "one.csv", b"text,category\na b c,X\nd e f,X\n")
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("boltit")), "train", "--data", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BOLTIT_STATE_DIR": str(cli_env.state_dir)},
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"error: {path.resolve()}: the label column has a single class ('X'); "
+        "a classifier needs at least two categories"
+    ]
+
+
+def test_train_prints_run_version_and_metrics(
+    cli_env: Settings,
+    mlflow_client: MlflowClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from training.generator import generate_tickets
+
+    path = tmp_path / "export.csv"
+    generate_tickets(1500, seed=8).rename(columns={"text": "Body", "category": "Queue"}).to_csv(
+        path, index=False
+    )
+    code, out, err = run_cli(
+        ["train", "--data", str(path), "--text-column", "Body", "--label-column", "Queue"],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    assert "run id: " in out
+    assert "registered: ticket-classifier version 1 (models:/ticket-classifier/1)" in out
+    assert "accuracy" in out and "macro-F1" in out and "predict latency p95" in out
+    assert "priority accuracy" in out  # the file's 'priority' column was picked up
+    version = mlflow_client.get_model_version("ticket-classifier", "1")
+    assert version.tags["source"] == "cli"
+
+
+def test_no_register_logs_a_run_but_no_version(
+    cli_env: Settings,
+    mlflow_client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_cli(
+        [
+            "retrain",
+            "--rows",
+            "1500",
+            "--seed",
+            "3",
+            "--no-register",
+            "--include-recent-days",
+            "30",
+        ],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    assert "ticket store: 0 labelled tickets from the last 30 days" in out
+    assert "registered: no (--no-register)" in out
+    assert mlflow_client.search_registered_models() == []
+    experiment = mlflow_client.get_experiment_by_name(cli_env.experiment_name)
+    assert experiment is not None
+    (run,) = mlflow_client.search_runs([experiment.experiment_id])
+    assert run.data.tags["source"] == "retrain"
