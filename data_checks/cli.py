@@ -18,6 +18,7 @@ from rich.table import Table
 from boltit.console import out
 from boltit.context import AppContext, app_context
 from boltit.errors import BadInputError, GateFailedError
+from data_checks.config import TrainingDataConfig
 
 if TYPE_CHECKING:
     from data_checks.drift import DriftReport
@@ -78,7 +79,6 @@ def check_data(
     Exits 1 when any expectation fails.
     """
     from data_checks import frames, paths, store
-    from data_checks.config import TrainingDataConfig
     from data_checks.suites import run_prediction_log_suite, run_training_data_suite
 
     context = app_context(ctx)
@@ -105,16 +105,18 @@ def check_data(
                 frame = labelled_tickets(session, since=since)
             else:
                 frame = store.prediction_log(session, since=since)
+        if frame.empty:
+            kind = "labelled tickets" if suite is SuiteName.training_data else "predictions"
+            raise BadInputError(f"no {kind} in the ticket store in the last {days} days")
 
     docs_dir = paths.data_docs_dir(context.settings)
     with out.status(f"Running {suite.value} on {len(frame):,} rows from {source}…"):
         if suite is SuiteName.training_data:
-            config = TrainingDataConfig(
-                min_rows_per_class=min_rows_per_class or TrainingDataConfig.min_rows_per_class
+            report = run_training_data_suite(
+                frame,
+                config=_training_config(min_rows_per_class, allowed_labels),
+                data_docs_dir=docs_dir,
             )
-            if allowed_labels:
-                config = config.with_labels(_split(allowed_labels))
-            report = run_training_data_suite(frame, config=config, data_docs_dir=docs_dir)
         else:
             known = _known_categories(context, frame, categories)
             report = run_prediction_log_suite(frame, known_categories=known, data_docs_dir=docs_dir)
@@ -260,6 +262,20 @@ def analyze_recent(
                 t.text if len(t.text) <= 60 else t.text[:59] + "…",
             )
         out.print(least)
+
+
+def _training_config(
+    min_rows_per_class: int | None, allowed_labels: str | None
+) -> TrainingDataConfig:
+    try:
+        config = (
+            TrainingDataConfig(min_rows_per_class=min_rows_per_class)
+            if min_rows_per_class is not None
+            else TrainingDataConfig()
+        )
+    except ValueError as exc:
+        raise BadInputError(f"--min-rows-per-class: {exc}") from exc
+    return config.with_labels(_split(allowed_labels)) if allowed_labels else config
 
 
 def _split(values: str) -> list[str]:

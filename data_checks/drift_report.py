@@ -82,10 +82,12 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
         if signal in data:
             figure, axes = plt.subplots(figsize=(8, 3.5))
             both = np.concatenate([data[signal]["baseline"], data[signal]["current"]])
-            bins = np.histogram_bin_edges(both, bins=40).tolist()
+            # Ticket lengths have a long tail of pasted logs; show the bulk (99%).
+            top = float(np.quantile(both, 0.99)) if signal == "text_length" else both.max()
+            bins = np.histogram_bin_edges(both, bins=40, range=(both.min(), top)).tolist()
             for side in ("baseline", "current"):
                 axes.hist(data[signal][side], bins=bins, alpha=0.5, density=True, label=side)
-            axes.set_xlabel(unit)
+            axes.set_xlabel(unit if signal != "text_length" else f"{unit} (up to the 99th pct)")
             axes.set_ylabel("density")
             axes.legend()
             images[signal] = _png(figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,25 @@ class LoadedVersion:
 
 def _folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# A registered version's artifacts never change, so a long-running sync --watch (and
+# one validation after another) need not download and unpack the same version again.
+_CACHE: OrderedDict[tuple[str, str, str], LoadedVersion] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def load_version_cached(*, name: str, version: str) -> LoadedVersion:
+    """``load_version`` through a small in-process cache keyed by registry, model, version."""
+    key = (mlflow.get_registry_uri(), name, str(version))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    loaded = load_version(name=name, version=version)
+    _CACHE[key] = loaded
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return loaded
 
 
 def load_version(*, name: str, version: str) -> LoadedVersion:

@@ -19,7 +19,7 @@ from registry.access import aliases, get_version, registry_errors
 from registry.evaluation import (
     check_evaluation_frame,
     load_evaluation_file,
-    load_version,
+    load_version_cached,
     logged_evaluation_split,
     score_version,
 )
@@ -134,7 +134,7 @@ def validate(
 
     def score(v: str) -> ModelEvaluation:
         return score_version(
-            load_version(name=name, version=v),
+            load_version_cached(name=name, version=v),
             frame,
             auto_apply_threshold=auto_apply_threshold,
             latency_samples=gate_config.latency_samples,

@@ -49,6 +49,9 @@ def run_service(settings: Settings, *, host: str, port: int, workers: int) -> No
         workers=workers,
         log_level="warning",
         access_log=False,
+        # Each worker imports MLflow and loads and warms the model before it is ready;
+        # uvicorn's 5 s default would kill and respawn workers forever on a busy machine.
+        timeout_worker_healthcheck=120,
     )
 
 
@@ -91,6 +94,13 @@ def register(app: typer.Typer) -> None:
         server = start_mlflow_server(settings, port=mlflow_port)
         try:
             out.print(f"MLflow UI and registry: http://127.0.0.1:{mlflow_port}")
+            if settings.webhook_secret is not None:
+                register_webhook(
+                    settings,
+                    mlflow_url=f"http://127.0.0.1:{mlflow_port}",
+                    service_url=f"http://127.0.0.1:{port}",
+                )
+                out.print("alias changes made in the UI reach the service by webhook (and polling)")
             out.print(f"classification service: http://127.0.0.1:{port}  (docs at /docs)")
             run_service(settings, host="127.0.0.1", port=port, workers=1)
         finally:
@@ -108,6 +118,8 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
     env.setdefault("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+    # A fixed key, or each server start could not decrypt the secrets it stored (mlflow#19896).
+    env.setdefault("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", _webhook_key(settings))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         mlflow_bin,
@@ -126,6 +138,42 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     _wait_for_port(port, process, log_path)
     return process
+
+
+WEBHOOK_NAME = "boltit-serving"
+ALIAS_EVENTS = ["model_version_alias.created", "model_version_alias.deleted"]
+
+
+def _webhook_key(settings: Settings) -> str:
+    from cryptography.fernet import Fernet
+
+    path = settings.state_dir / "webhook-encryption.key"
+    if not path.exists():
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Fernet.generate_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def register_webhook(settings: Settings, *, mlflow_url: str, service_url: str) -> None:
+    """Point the server's alias webhooks at the service (once; kept across restarts)."""
+    from mlflow import MlflowClient
+
+    assert settings.webhook_secret is not None
+    client = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
+    target = f"{service_url}/webhooks/mlflow"
+    try:
+        for hook in client.list_webhooks():
+            if hook.name == WEBHOOK_NAME:
+                client.delete_webhook(hook.webhook_id)
+        client.create_webhook(
+            name=WEBHOOK_NAME,
+            url=target,
+            events=list(ALIAS_EVENTS),  # type: ignore[arg-type]
+            secret=settings.webhook_secret.get_secret_value(),
+        )
+    except Exception as exc:  # webhooks are an accelerator; polling still follows the alias
+        err.print(f"[yellow]warning:[/] could not register the MLflow webhook: {exc}")
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:

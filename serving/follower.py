@@ -93,6 +93,7 @@ class AliasFollower:
         self._refused: set[str] = set()
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self.wanted: str | None = None  # the version the alias points at, loaded or not
 
     def check(self, *, force: bool = False) -> CheckResult:
         """Resolve the alias once and load its version if it is new (or ``force``)."""
@@ -113,6 +114,7 @@ class AliasFollower:
             return CheckResult(alias=self.alias, version=None, error=self.last_error)
         self.last_error = None
         version = str(version_info.version)
+        self.wanted = version
         result = CheckResult(alias=self.alias, version=version)
         current = self.current
         if current is not None and current.version == version and not force:

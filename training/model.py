@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import sklearn
+from joblib import parallel_config
 from scipy.optimize import minimize_scalar
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -49,6 +50,7 @@ class ModelConfig:
     priority_c: float = 0.3
     class_weight: str | None = "balanced"
     calibration_folds: int = 3
+    n_jobs: int = 2
     seed: int = 42
 
     def as_params(self) -> dict[str, Any]:
@@ -114,9 +116,12 @@ class LinearHead:
         folds = min(config.calibration_folds, smallest)
         if folds >= 2:
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-            scores = cross_val_predict(
-                estimator, features, labels, cv=splitter, method="decision_function"
-            )
+            # liblinear releases the GIL: threads fit the folds in parallel, sharing the
+            # feature matrix instead of copying it into worker processes.
+            with parallel_config(backend="threading", n_jobs=config.n_jobs):
+                scores = cross_val_predict(
+                    estimator, features, labels, cv=splitter, method="decision_function"
+                )
             classes = np.unique(labels)
             temperature = _fit_temperature(_two_sided(scores), np.searchsorted(classes, labels))
         else:

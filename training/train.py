@@ -128,6 +128,7 @@ def train(
 
     step("checking training data")
     suite = _run_data_checks(frame)
+    data_checks_seconds = time.perf_counter() - started
     if suite is not None and not suite.success and not allow_failing_data:
         failed = ", ".join(o.name for o in suite.failures)
         raise GateFailedError(
@@ -145,6 +146,7 @@ def train(
             )
             if suite is not None and not suite.success:
                 mlflow.set_tag("data_checks_overridden", "true")
+            step("recording params and dataset lineage")
             _log_params(dataset, train_frame, eval_frame, config)
             _log_dataset(dataset)
             if suite is not None:
@@ -164,8 +166,11 @@ def train(
             evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
             metrics = dict(evaluation.metrics)
             metrics["fit_seconds"] = fit_seconds
+            metrics["data_checks_seconds"] = data_checks_seconds
+            step("measuring single-ticket latency")
             metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
             mlflow.log_metrics(metrics)
+            step("logging evaluation artifacts")
             _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame)
 
             step("logging the model")

@@ -22,8 +22,15 @@ def health(service: ServiceDep) -> HealthPublic:
         for follower in service.follower.followers()
         for f in follower.failures
     ]
-    registry_error = service.follower.production.last_error
-    degraded = production is None or bool(failures) or registry_error is not None
+    follower = service.follower.production
+    registry_error = follower.last_error
+    # Degraded: nothing loaded, the registry unreachable, or the alias points at a version
+    # this replica refused (it keeps serving the old one).
+    degraded = (
+        production is None
+        or registry_error is not None
+        or (follower.wanted is not None and follower.wanted != production.version)
+    )
     return HealthPublic(
         status="degraded" if degraded else "ok",
         model=model_public(production) if production else None,

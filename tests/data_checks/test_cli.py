@@ -327,6 +327,15 @@ def test_analyze_recent_summarises_last_days(
     assert hardware["mean_confidence"] == pytest.approx(expected)
 
 
+def test_check_data_from_an_empty_store_says_so(run_cli: Cli) -> None:
+    result = run_cli("check-data", "--from-store", "--days", "3", "--suite", "prediction_log")
+    labelled = run_cli("check-data", "--from-store")
+
+    assert result.exit_code == 2
+    assert result.error == "no predictions in the ticket store in the last 3 days"
+    assert labelled.error == "no labelled tickets in the ticket store in the last 30 days"
+
+
 def test_analyze_recent_with_no_tickets(run_cli: Cli) -> None:
     result = run_cli("analyze-recent")
 
@@ -353,3 +362,15 @@ def test_mlproject_check_data_entry_point_runs_the_suite(
 
     assert result.exit_code == 0, result.output + result.error
     assert (settings.state_dir / "data_docs" / "index.html").is_file()
+
+
+def test_check_data_options_change_the_suite(run_cli: Cli, ticket_csv: Path) -> None:
+    columns = ["--text-column", "Document", "--label-column", "Topic_group"]
+
+    labels = run_cli("check-data", str(ticket_csv), *columns, "--allowed-labels", "Hardware,Access")
+    strict = run_cli("check-data", str(ticket_csv), *columns, "--min-rows-per-class", "5000")
+    invalid = run_cli("check-data", str(ticket_csv), *columns, "--min-rows-per-class", "0")
+
+    assert labels.exit_code == 1 and labels.error.endswith("labels_allowed")
+    assert strict.exit_code == 1 and strict.error.endswith("min_rows_per_class")
+    assert invalid.exit_code == 2 and "min_rows_per_class must be at least 1" in invalid.error

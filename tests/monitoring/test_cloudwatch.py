@@ -20,6 +20,8 @@ def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
     settings: Settings, database: Database, mlflow_client: MlflowClient, moto_endpoint: str
 ) -> None:
     add_tickets(database, version="1", n=200, accuracy=0.8, confidence=0.85, seed=4)
+    off = collect_status(settings=settings, database=database, client=mlflow_client)
+    assert cloudwatch.publish(settings=settings, status=off) == []  # nothing unless enabled
     settings = settings.model_copy(
         update={"cloudwatch_enabled": True, "cloudwatch_endpoint_url": moto_endpoint}
     )
@@ -60,10 +62,3 @@ def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
         start=status.computed_at - timedelta(minutes=5),
         end=status.computed_at + timedelta(minutes=5),
     ) == pytest.approx(status.overall.accuracy)
-
-
-def test_nothing_is_sent_unless_enabled(
-    settings: Settings, database: Database, mlflow_client: MlflowClient
-) -> None:
-    status = collect_status(settings=settings, database=database, client=mlflow_client)
-    assert cloudwatch.publish(settings=settings, status=status) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitoring.demo import serve_and_label, simulate_regression
 from registry.promote import promote
+from tests.monitoring.conftest import AMBIGUITY
 from tests.monitoring.test_respond import Trained
 from training.generator import generate_tickets
 
@@ -14,7 +15,7 @@ def test_the_simulated_regression_ends_in_a_rollback_and_a_review(trained: Train
         client=client, database=database, name=settings.model_name, version="1",
         actor="demo", reason="first version", force=True, settings=settings,
     )  # fmt: skip
-    tickets = generate_tickets(400, seed=31)
+    tickets = generate_tickets(400, seed=31, ambiguity=AMBIGUITY)
     good = serve_and_label(
         settings=settings,
         database=database,

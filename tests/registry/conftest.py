@@ -32,6 +32,7 @@ gates:
   auto_apply_precision: {min: 0.75}
   # Timer noise on a shared 2-core machine must not decide a test.
   latency_p95: {mode: dry_run}
+latency_samples: 10
 """
 ENV_TO_CLEAR = (
     "MLFLOW_TRACKING_URI",

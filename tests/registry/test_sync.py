@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +43,7 @@ def mlflow_ui(
             "--default-artifact-root", (tmp_path / "ui-artifacts").as_uri(),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -60,11 +61,12 @@ def mlflow_ui(
             time.sleep(0.5)
         yield url
     finally:
-        server.terminate()
+        # The server runs uvicorn as a child; stop the session this test started, by its id.
+        os.killpg(server.pid, signal.SIGTERM)
         try:
-            server.wait(30)
+            server.wait(10)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
         log.close()
 

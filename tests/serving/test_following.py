@@ -208,3 +208,7 @@ def test_a_broken_version_is_refused_and_the_old_one_keeps_serving(cluster: Clus
     # Putting the alias back to a good version recovers without a restart.
     cluster.client.set_registered_model_alias(MODEL, "Production", cluster.v2)
     wait_for(lambda: cluster.versions() == [cluster.v2] * 2, timeout=2.0)
+    for replica in cluster.replicas:
+        health = httpx.get(f"{replica.url}/health", timeout=10).json()
+        assert health["status"] == "ok"
+        assert any(e["version"] == broken for e in health["load_errors"])  # history kept

@@ -137,12 +137,10 @@ def test_store_gives_recent_labelled_tickets(database: Database) -> None:
     assert combined.source.endswith("store:last_90_days")
 
 
+@pytest.mark.real_data
 def test_real_data_loads_with_flags_alone(real_data_path: Path) -> None:
     dataset = load_file(real_data_path, text_column="Document", label_column="Topic_group")
     assert dataset.rows == 47_837
     assert dataset.frame["category"].nunique() == 8
     assert not dataset.has_priority
     assert isinstance(dataset.frame, pd.DataFrame)
-
-
-test_real_data_loads_with_flags_alone = pytest.mark.real_data(test_real_data_loads_with_flags_alone)
