@@ -236,6 +236,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rows", type=int, default=3000, help="generated tickets to train on")
+    parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument(
         "--variants",
         default="inline,threadpool,workers2",
@@ -344,6 +345,8 @@ def main() -> None:
                 stop(service)
 
     baseline, variants = results[0], results[1:]
+    if not variants:
+        raise SystemExit("no boltit configuration started; see the logs printed above")
     best = max(variants, key=lambda r: r.req_per_s)
     ratio = round(best.req_per_s / baseline.req_per_s, 2) if baseline.req_per_s else None
     report = {

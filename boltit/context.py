@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import typer
-from mlflow import MlflowClient
 
-from boltit.db import Database
 from boltit.settings import Settings
+
+if TYPE_CHECKING:  # mlflow and SQLAlchemy cost seconds to import; --help needs neither
+    from mlflow import MlflowClient
+
+    from boltit.db import Database
 
 
 @dataclass
@@ -20,6 +24,8 @@ class AppContext:
 
     @cached_property
     def database(self) -> Database:
+        from boltit.db import Database
+
         return Database(self.settings.database_url)
 
     @cached_property

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from boltit.console import out
+from boltit.console import err, out
 from boltit.context import app_context
 from boltit.errors import BadInputError
 from monitoring import accuracy, export, incidents, report
@@ -131,6 +131,7 @@ def register(app: typer.Typer) -> None:
             passes=passes,
             service_url=service_url,
             on_pass=_print_pass,
+            on_error=lambda exc: err.print(f"[bold red]pass failed:[/] {exc}", soft_wrap=True),
         )
 
     @monitor.command("status")

@@ -87,19 +87,23 @@ def promotion_hint(*, database: Database, status: MonitorStatus) -> Hint:
 
 
 def category_hint(status: MonitorStatus) -> Hint:
-    """Are all categories affected, or a few?"""
+    """Are all categories affected, or a few? (Runbook: "all categories or specific ones?")"""
     figures = status.quality.category_accuracy
     if not figures:
         return Hint("categories", "no labelled tickets per category yet", False)
+    try:
+        limit = status.config.rule("category_accuracy").critical
+    except KeyError:
+        limit = status.config.rule("accuracy_7d").critical
     worst = sorted(figures.items(), key=lambda item: item[1].accuracy)[:3]
     listed = ", ".join(f"{name} {f.accuracy:.2f} (n={f.labelled})" for name, f in worst)
-    low = [name for name, f in figures.items() if f.accuracy < 0.75]
+    low = [name for name, f in figures.items() if f.accuracy < limit]
     scope = (
         "all categories" if len(low) == len(figures) else f"{len(low)} of {len(figures)} categories"
     )
     return Hint(
         "categories",
-        f"{scope} below 0.75 accuracy; worst: {listed}",
+        f"{scope} below {limit:g} accuracy; worst: {listed}",
         suspicious=bool(low),
         details={
             name: {"accuracy": f.accuracy, "labelled": f.labelled} for name, f in figures.items()

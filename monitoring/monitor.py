@@ -71,8 +71,13 @@ def watch(
     passes: int | None = None,
     service_url: str | None = None,
     on_pass: Callable[[PassResult], None] | None = None,
+    on_error: Callable[[BoltitError], None] | None = None,
 ) -> int:
     """Repeat :func:`run_once` every ``interval`` seconds; ``passes`` bounds the loop.
+
+    A pass that fails (e.g. the registry is down mid-rollback) is reported through
+    ``on_error`` and the loop goes on: the incident it opened already records how far it got,
+    and the next pass does not act twice on the same incident.
 
     Returns the number of passes run.
     """
@@ -80,16 +85,22 @@ def watch(
     done = 0
     while passes is None or done < passes:
         started = time.monotonic()
-        result = run_once(
-            settings=settings,
-            database=database,
-            client=client,
-            config=config,
-            service_url=service_url,
-        )
+        try:
+            result = run_once(
+                settings=settings,
+                database=database,
+                client=client,
+                config=config,
+                service_url=service_url,
+            )
+        except BoltitError as exc:
+            log.error("monitoring pass failed: %s", exc)
+            if on_error is not None:
+                on_error(exc)
+        else:
+            if on_pass is not None:
+                on_pass(result)
         done += 1
-        if on_pass is not None:
-            on_pass(result)
         if passes is not None and done >= passes:
             break
         time.sleep(max(0.0, interval - (time.monotonic() - started)))

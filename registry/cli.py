@@ -10,7 +10,7 @@ from rich.table import Table
 from boltit.actors import current_actor
 from boltit.console import err, out
 from boltit.context import AppContext, app_context
-from boltit.errors import GateFailedError
+from boltit.errors import BadInputError, GateFailedError
 from registry.access import prepare_mlflow_for_cli
 from registry.evaluation import load_evaluation_file
 from registry.gate_config import load_gate_config
@@ -43,6 +43,20 @@ def _gate_table(report: GateReport) -> Table:
     return table
 
 
+def _given(value: str | None) -> bool:
+    # MLproject passes an unset string parameter as "".
+    return value is not None and value.strip() != ""
+
+
+def _fraction(value: str | None, option: str) -> float | None:
+    if value is None or not _given(value):
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise BadInputError(f"{option} must be a number between 0 and 1, got {value!r}") from exc
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to ``app``."""
     registry_app = typer.Typer(help="Registry upkeep: sync changes made in the MLflow UI.")
@@ -52,12 +66,12 @@ def register(app: typer.Typer) -> None:
     def validate_command(
         ctx: typer.Context,
         version: str = typer.Argument(..., help="Model version to validate."),
-        data: Path | None = typer.Option(
+        data: str | None = typer.Option(
             None, "--data", help="Held-out tickets (CSV/Parquet); default: the logged split."
         ),
         text_column: str = typer.Option("text", help="Ticket text column of --data."),
         label_column: str = typer.Option("category", help="Category column of --data."),
-        min_accuracy: float | None = typer.Option(
+        min_accuracy: str | None = typer.Option(
             None, "--min-accuracy", help="Override the min_accuracy gate (default 0.90)."
         ),
         model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
@@ -65,11 +79,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every gate on VERSION against Production; exit 1 when an enabled gate fails."""
         context = _context(ctx)
-        frame = (
-            None
-            if data is None
-            else load_evaluation_file(data, text_column=text_column, label_column=label_column)
-        )
+        frame = None
+        if data is not None and _given(data):
+            frame = load_evaluation_file(
+                Path(data), text_column=text_column, label_column=label_column
+            )
         name = model or context.settings.model_name
         with err.status(f"validating v{version} of {name} against Production..."):
             result = validate(
@@ -79,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 version=version,
                 actor=current_actor(actor),
                 data=frame,
-                min_accuracy=min_accuracy,
+                min_accuracy=_fraction(min_accuracy, "--min-accuracy"),
                 settings=context.settings,
             )
         out.print(_gate_table(result.report))
@@ -93,6 +107,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         version: str = typer.Argument(..., help="Model version to promote to Production."),
         force: bool = typer.Option(False, "--force", help="Promote despite failed gates."),
+        force_flag: str = typer.Option(
+            "false", "--force-flag", hidden=True, help="--force as true/false (MLproject)."
+        ),
         reason: str | None = typer.Option(None, "--reason", help="Why (required with --force)."),
         model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
@@ -108,7 +125,7 @@ def register(app: typer.Typer) -> None:
                 version=version,
                 actor=current_actor(actor),
                 reason=reason,
-                force=force,
+                force=force or force_flag.strip().lower() in {"true", "1", "yes"},
                 settings=context.settings,
             )
         if not result.changed:
@@ -139,7 +156,7 @@ def register(app: typer.Typer) -> None:
                 database=context.database,
                 name=name,
                 actor=current_actor(actor),
-                to_version=to,
+                to_version=to if _given(to) else None,
                 reason=reason,
                 settings=context.settings,
             )

@@ -113,34 +113,40 @@ def registry_history(
 
 
 def _gates_cell(details: dict[str, Any] | None) -> str:
-    if not details:
+    gates = (details or {}).get("gates")
+    if not isinstance(gates, dict) or gates.get("passed") is None:
         return ""
-    gates = details.get("gates")
-    if not isinstance(gates, dict):
-        return str(details.get("outcome", ""))
     failed = gates.get("failed") or []
     verdict = "passed" if gates.get("passed") else "failed"
     return verdict + (f" ({', '.join(failed)})" if failed else "")
 
 
 def history_table(events: list[AuditEvent]) -> Table:
-    """The history as a rich table, oldest first."""
-    table = Table(title="Registry history", show_lines=False)
-    for column in ("when (UTC)", "action", "actor", "model", "from", "to", "gates", "reason"):
-        table.add_column(column, overflow="fold")
+    """The history as a rich table, oldest first (the model column only when mixed)."""
+    models = {event.model_name for event in events}
+    table = Table(title="Registry history")
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("actor", overflow="fold")
+    if len(models) > 1:
+        table.add_column("model", overflow="fold")
+    for column in ("from", "to"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("gates", overflow="fold")
+    table.add_column("reason", overflow="fold")
     for event in events:
-        action = event.action + (" [bold red](forced)[/]" if event.forced else "")
+        action = event.action + (" [bold red]forced[/]" if event.forced else "")
         outcome = (event.details or {}).get("outcome")
-        if event.action == "registry_sync" and outcome:
+        if outcome in {"refused", "accepted", "reverted"}:
             action += f" [dim]{outcome}[/]"
-        table.add_row(
-            f"{event.at:%Y-%m-%d %H:%M:%S}",
-            action,
-            event.actor,
-            event.model_name or "",
-            event.from_version or "",
-            event.to_version or "",
+        row = [f"{event.at:%Y-%m-%d %H:%M:%S}", action, event.actor]
+        if len(models) > 1:
+            row.append(event.model_name or "")
+        row += [
+            f"v{event.from_version}" if event.from_version else "",
+            f"v{event.to_version}" if event.to_version else "",
             _gates_cell(event.details),
             event.reason or "",
-        )
+        ]
+        table.add_row(*row)
     return table

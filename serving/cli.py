@@ -21,6 +21,7 @@ from boltit.settings import Settings
 FACTORY = "serving.app:app_from_environment"
 DEFAULT_PORT = 8000
 DEFAULT_MLFLOW_PORT = 5000
+MLFLOW_START_TIMEOUT = 180  # seconds; a cold start on a busy 2-core machine takes a minute
 
 
 def _check_port(port: int) -> None:
@@ -132,6 +133,8 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
         settings.tracking_uri,
         "--artifacts-destination",
         settings.artifact_root,
+        "--workers",
+        "1",
     ]
     log_path = settings.state_dir / "mlflow-server.log"
     with log_path.open("ab") as log:
@@ -179,7 +182,7 @@ def register_webhook(settings: Settings, *, mlflow_url: str, service_url: str) -
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
     import socket
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + MLFLOW_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BadInputError(f"mlflow server exited with {process.returncode}; see {log_path}")
@@ -188,5 +191,5 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) 
                 return
         time.sleep(0.3)
     process.terminate()
-    err.print(f"mlflow server did not open port {port} within 60 s; see {log_path}")
+    err.print(f"mlflow server did not open port {port} in {MLFLOW_START_TIMEOUT} s; see {log_path}")
     raise BadInputError(f"mlflow server did not start on port {port}")

@@ -16,8 +16,8 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from training.model import TicketClassifier
 
-# Names of the artifacts ``train`` logs with the model.
-ARTIFACT_KEYS = ("features", "category", "priority", "meta")
+# The artifact (a folder written by ``TicketClassifier.save``) ``train`` logs with the model.
+ARTIFACT_KEY = "classifier"
 
 
 class TicketClassifierModel(PythonModel):
@@ -29,13 +29,7 @@ class TicketClassifierModel(PythonModel):
     classifier: TicketClassifier
 
     def load_context(self, context: PythonModelContext) -> None:
-        artifacts = context.artifacts
-        self.classifier = TicketClassifier.from_files(
-            features=Path(artifacts["features"]),
-            category=Path(artifacts["category"]),
-            meta=Path(artifacts["meta"]),
-            priority=Path(artifacts["priority"]) if "priority" in artifacts else None,
-        )
+        self.classifier = TicketClassifier.load(Path(context.artifacts[ARTIFACT_KEY]))
 
     def predict(
         self,

@@ -374,3 +374,19 @@ def test_check_data_options_change_the_suite(run_cli: Cli, ticket_csv: Path) -> 
     assert labels.exit_code == 1 and labels.error.endswith("labels_allowed")
     assert strict.exit_code == 1 and strict.error.endswith("min_rows_per_class")
     assert invalid.exit_code == 2 and "min_rows_per_class must be at least 1" in invalid.error
+
+
+def test_drift_reads_thresholds_from_settings(
+    run_cli: Cli, tmp_path: Path, settings: Settings, good_tickets: pd.DataFrame
+) -> None:
+    baseline, current = tmp_path / "baseline.csv", tmp_path / "current.csv"
+    good_tickets.iloc[::2].to_csv(baseline, index=False)
+    good_tickets.iloc[1::2].to_csv(current, index=False)
+    strict = tmp_path / "drift.yaml"
+    strict.write_text("p_value: 0.999999\nsignals:\n  text_length: {warning: 0, critical: 0}\n")
+    settings.drift_config = strict
+
+    result = run_cli("drift", "--baseline-data", str(baseline), "--current-data", str(current))
+
+    assert result.exit_code == 1
+    assert result.error == "drift: critical shift in text_length"

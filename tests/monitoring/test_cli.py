@@ -97,6 +97,9 @@ def test_monitor_status_and_model_metrics_show_the_rules(
     versions = runner.invoke(build_app(), ["model-metrics"])
     assert versions.exit_code == 0, versions.output
     assert "120" in versions.output
+    watched = runner.invoke(build_app(), ["monitor", "--watch", "--interval", "1", "--passes", "2"])
+    assert watched.exit_code == 0, watched.output
+    assert watched.output.count("prediction_error_rate") == 2  # one table per pass
 
 
 def test_incident_commands_without_incidents(

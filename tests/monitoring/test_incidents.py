@@ -130,3 +130,15 @@ def test_unknown_references_are_refused(database: Database) -> None:
         assert row is not None
         with pytest.raises(BadInputError, match="unknown incident status"):
             incidents.set_status(session, row, status="closed-ish", actor="x")
+
+
+@pytest.mark.postgres
+def test_incidents_and_reviews_on_postgres(postgres_url: str) -> None:
+    database = Database(postgres_url)
+    try:
+        number = _incident(database)
+        view = incidents.get_incident(database, "latest")
+        assert view.id == number and len(view.events) == 5
+        assert "**Duration:** 8 s" in report.render_review(view)
+    finally:
+        database.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from mlflow import MlflowClient
 
 from boltit import audit, flags
@@ -145,3 +146,23 @@ def test_a_human_re_enabling_auto_apply_is_recorded_and_respected(trained: Train
         ("monitor", False),
         ("carol", True),
     ]
+
+
+@pytest.mark.postgres
+def test_the_response_on_a_postgres_project_database(trained: Trained, postgres_url: str) -> None:
+    settings, client, _, _ = trained
+    database = Database(postgres_url)
+    try:
+        _promote(settings, client, database, "1")
+        add_tickets(database, version="1", n=200, accuracy=GOOD, seed=10)
+        _promote(settings, client, database, "2")
+        add_tickets(database, version="2", n=100, accuracy=0.3, seed=11)
+        result = run_once(settings=settings, database=database, client=client)
+        assert result.response.rolled_back_to == "1" and result.response.verified
+        assert _auto_apply(settings, database) is False
+        assert (
+            run_once(settings=settings, database=database, client=client).response.incident_id
+            is None
+        )
+    finally:
+        database.dispose()

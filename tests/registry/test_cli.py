@@ -52,7 +52,15 @@ def test_validate_promote_rollback_history_commands(
 
     code, out, _ = boltit("history", "--limit", "10")
     assert code == 0
-    for word in ("validate", "promote", "(forced)", "rollback", "carol", "regression", "drill"):
+    for word in (
+        "validate",
+        "promote forced",
+        "refused",
+        "rollback",
+        "carol",
+        "regression",
+        "drill",
+    ):
         assert word in out
     code, out, _ = boltit("history", "--model", "another-model")
     assert code == 0 and "no registry history yet" in out

@@ -87,7 +87,7 @@ def test_saved_as_skops_without_untrusted_types(
     classifier: TicketClassifier, tickets: pd.DataFrame, tmp_path: Path
 ) -> None:
     files = classifier.save(tmp_path)
-    for role in ("features", "category", "priority"):
+    for role in ("features", "category", "priority"):  # vocabulary and meta are JSON
         assert files[role].suffix == ".skops"
         assert skops_io.get_untrusted_types(file=files[role]) == []
     loaded = TicketClassifier.load(tmp_path)

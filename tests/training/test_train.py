@@ -87,6 +87,8 @@ def test_run_logs_metrics_params_and_lineage(trained: Trained) -> None:
         "fit_seconds",
         "predict_latency_p50_ms",
         "predict_latency_p95_ms",
+        "predict_cpu_p95_ms",
+        "data_checks_seconds",
         "recall_Hardware",
         "precision_Administrative_rights",
         "f1_HR_Support",
