@@ -218,6 +218,7 @@ VARIANTS = {
     "inline": ("boltit serve, 1 worker, inline predict", 1, True),
     "threadpool": ("boltit serve, 1 worker, threadpool predict", 1, False),
     "workers2": ("boltit serve, 2 workers, inline predict", 2, True),
+    "workers2-threadpool": ("boltit serve, 2 workers, threadpool predict", 2, False),
 }
 
 
@@ -241,7 +242,8 @@ def main() -> None:
         "--variants",
         default="inline,threadpool,workers2",
         help="boltit configurations: inline (1 worker, predict on the event loop), "
-        "threadpool (1 worker, predict in the threadpool), workers2 (2 workers, inline)",
+        "threadpool (1 worker, predict in the threadpool), workers2 (2 workers, inline), "
+        "workers2-threadpool",
     )
     args = parser.parse_args()
     if not 1 <= args.duration <= 300:
