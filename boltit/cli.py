@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import typer
@@ -58,6 +59,7 @@ def build_app() -> typer.Typer:
 
 def _quiet_libraries() -> None:
     # MLflow and Alembic narrate every store open; users want only our output.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("alembic", "mlflow", "great_expectations", "urllib3", "botocore"):
         logging.getLogger(name).setLevel(logging.ERROR)

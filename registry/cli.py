@@ -172,12 +172,17 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         limit: int = typer.Option(50, "--limit", min=1, help="Newest N events."),
         model: str | None = typer.Option(None, "--model", help="Only this model."),
+        registry_only: bool = typer.Option(
+            False, "--registry-only", help="Only validations, promotions, rollbacks and syncs."
+        ),
     ) -> None:
-        """Validations, promotions, rollbacks and syncs, oldest first."""
+        """Every recorded step (trainings, gates, promotions, rollbacks, flags, incidents)."""
         context = app_context(ctx)
-        events = registry_history(context.database, model_name=model, limit=limit)
+        events = registry_history(
+            context.database, model_name=model, limit=limit, registry_only=registry_only
+        )
         if not events:
-            out.print("no registry history yet")
+            out.print("no history yet")
             return
         out.print(history_table(events))
 

@@ -104,12 +104,16 @@ def registry_history(
     model_name: str | None = None,
     limit: int | None = None,
     since: datetime | None = None,
+    registry_only: bool = True,
 ) -> list[AuditEvent]:
-    """Registry events oldest first."""
+    """Events oldest first; with ``registry_only=False`` also trainings, flags and incidents."""
     with database.session() as session:
-        return audit.history(
-            session, model_name=model_name, actions=REGISTRY_ACTIONS, since=since, limit=limit
+        events = audit.history(
+            session, actions=REGISTRY_ACTIONS if registry_only else None, since=since
         )
+    if model_name is not None:
+        events = [e for e in events if e.model_name in (model_name, None)]
+    return events[-limit:] if limit else events
 
 
 def _gates_cell(details: dict[str, Any] | None) -> str:
@@ -124,7 +128,7 @@ def _gates_cell(details: dict[str, Any] | None) -> str:
 def history_table(events: list[AuditEvent]) -> Table:
     """The history as a rich table, oldest first (the model column only when mixed)."""
     models = {event.model_name for event in events}
-    table = Table(title="Registry history")
+    table = Table(title="History")
     table.add_column("when (UTC)", no_wrap=True)
     table.add_column("action", no_wrap=True)
     table.add_column("actor", overflow="fold")

@@ -11,19 +11,19 @@ from serving.security import check_admin
 from serving.service import ServingService, admin_actor
 
 
-def get_service(request: Request) -> ServingService:
-    """The replica's service, built by the app factory."""
+async def get_service(request: Request) -> ServingService:
+    """The replica's service, built by the app factory (async: FastAPI would thread a def)."""
     service: ServingService = request.app.state.service
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.service.settings
     return settings
 
 
-def require_admin(
+async def require_admin(
     service: Annotated[ServingService, Depends(get_service)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:

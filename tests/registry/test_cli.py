@@ -63,7 +63,7 @@ def test_validate_promote_rollback_history_commands(
     ):
         assert word in out
     code, out, _ = boltit("history", "--model", "another-model")
-    assert code == 0 and "no registry history yet" in out
+    assert code == 0 and "no history yet" in out
 
 
 def test_bad_input_is_one_line_and_moves_nothing(
