@@ -15,8 +15,17 @@ from boltit.db import Database
 from boltit.settings import Settings, load_settings
 from boltit.tracking import configure_mlflow
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"
+REAL_DATA = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"
+)
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlflow.set_tracking_uri/set_registry_uri write os.environ; undo that after every test."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
 @pytest.fixture
