@@ -93,6 +93,10 @@ class AlertCollector(Collector):
                 self._cached = (now, verdicts)
             return self._cached[1]
 
+    def describe(self) -> Iterable[Metric]:
+        # Without this, registering on an auto-describing registry would query the store.
+        return []
+
     def collect(self) -> Iterable[Metric]:
         failed = GaugeMetricFamily(
             "boltit_alert_evaluation_failed",

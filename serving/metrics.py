@@ -72,6 +72,12 @@ class ServiceMetrics:
         self._models = ModelInfoCollector(models)
         self.registry.register(self._store)
         self.registry.register(self._models)
+        self._extra: list[Collector] = []
+
+    def add_collector(self, collector: Collector) -> None:
+        """Expose one more store-backed collector (e.g. the monitor's alert rules)."""
+        self.registry.register(collector)
+        self._extra.append(collector)
 
     def render(self) -> bytes:
         """The exposition text for one scrape."""
@@ -83,6 +89,8 @@ class ServiceMetrics:
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
         registry.register(self._store)
         registry.register(self._models)
+        for collector in self._extra:
+            registry.register(collector)
         return generate_latest(registry)
 
 

@@ -72,6 +72,16 @@ class ServingService:
             database, after_commit=self.shadow.submit if self.shadow else None
         )
         self.metrics = ServiceMetrics(database=database, models=self.loaded_models)
+        # The monitor's alert rules on /metrics (store-only; no registry calls per scrape).
+        from monitoring.exporter import AlertCollector
+
+        self.metrics.add_collector(
+            AlertCollector(settings=settings, database=database, production=self._served_version)
+        )
+
+    def _served_version(self) -> str | None:
+        model = self.production
+        return model.version if model is not None else None
 
     @property
     def production(self) -> LoadedModel | None:

@@ -20,6 +20,7 @@ import httpx
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from boltit import audit, flags
@@ -194,6 +195,16 @@ def test_a_forced_bad_version_is_detected_disabled_rolled_back_and_reviewed(
     v2_answers = _classify_with_feedback(service, v2_frame)
     assert {a["model_version"] for a in v2_answers} == {"2"}
     assert _accuracy(v2_answers, v2_frame) < 0.5  # the agents' corrections show the drop
+
+    # The rules are on the service's /metrics too, already critical for v2.
+    exposition = httpx.get(f"{service}/metrics", timeout=30).text
+    levels = {
+        sample.labels["rule"]: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "boltit_alert_level" and not sample.labels["category"]
+    }
+    assert levels["accuracy_7d"] == 2 and "latency_p95_seconds" in levels
 
     # The monitor acts.
     output = _monitor(settings, service, moto_endpoint, tmp_path)
