@@ -19,6 +19,9 @@ VALIDATION_FAILED = "failed"
 
 AUTO_APPLY_FLAG = "auto_apply_enabled"
 
+PREDICTION_ERROR = "prediction_error"
+"""Audit action of a classify request the service could not answer (the error-rate rule)."""
+
 
 def model_uri(name: str, alias: str = PRODUCTION) -> str:
     """``models:/<name>@<alias>``."""

@@ -19,9 +19,10 @@ from scipy import stats
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from boltit.names import PREDICTION_ERROR
 from boltit.schema import AuditEvent, Ticket
 
-PREDICTION_ERROR_ACTION = "prediction_error"
+PREDICTION_ERROR_ACTION = PREDICTION_ERROR
 
 TICKET_COLUMNS = [
     "id",

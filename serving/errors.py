@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from contextlib import suppress
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from boltit import audit
+from boltit.names import PREDICTION_ERROR
 from serving.security import AuthError
 from serving.service import NoModelError
 from serving.store import StoreUnavailableError
@@ -69,9 +75,33 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(NoModelError)
-    async def _no_model(_request: Request, exc: NoModelError) -> JSONResponse:
+    async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
+        await _record_prediction_error(request, str(exc))
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(StoreUnavailableError)
-    async def _store(_request: Request, exc: StoreUnavailableError) -> JSONResponse:
+    async def _store(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        await _record_prediction_error(request, str(exc))
         return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+async def _record_prediction_error(request: Request, error: str) -> None:
+    """Count a failed classify request in the history: the monitor's error-rate rule reads it."""
+    if not request.url.path.startswith("/classify"):
+        return
+    service = request.app.state.service
+
+    def write() -> None:
+        with service.database.session() as session:
+            audit.record(
+                session,
+                action=PREDICTION_ERROR,
+                actor=f"serving@{socket.gethostname()}:{os.getpid()}",
+                model_name=service.settings.model_name,
+                reason=error[:500],
+                details={"path": request.url.path},
+            )
+
+    # Best effort: when the store itself is down, the per-process error counter still counts it.
+    with suppress(Exception):
+        await run_in_threadpool(write)

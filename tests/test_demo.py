@@ -1,0 +1,39 @@
+"""``make demo`` runs ``boltit demo``: the whole lifecycle must go through, end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BOLTIT = Path(sys.executable).parent / "boltit"
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "BOLTIT_", "AUTO_"))}
+    env |= {"BOLTIT_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "200"}
+    done = subprocess.run(
+        [str(BOLTIT), "demo", "--rows", "3000", "--feedback", "300"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "Traceback" not in out + done.stderr
+    for step in (
+        "$ boltit check-data",
+        "$ boltit promote 1",
+        "service now serves v1",
+        "rolled back to v1 (verified)",
+        "auto_apply_enabled = off",
+        "Post-Incident Review",
+        "demo finished",
+    ):
+        assert step in out, f"missing {step!r} in demo output"
