@@ -132,6 +132,33 @@ def _accuracy(frame: pd.DataFrame) -> tuple[float | None, int]:
     return float((labelled["category"] == labelled["feedback_category"]).mean()), len(labelled)
 
 
+def _snapshots(
+    window: pd.DataFrame,
+    *,
+    errors: int,
+    production: str | None,
+    config: rules.AlertConfig,
+    settings: Settings,
+) -> tuple[metrics.Snapshot, metrics.Snapshot]:
+    """Service figures over every ticket, quality figures over Production's own tickets."""
+    recent = _recent_tickets(config)
+    overall = metrics.compute_snapshot(
+        window,
+        window_days=config.window_days,
+        errors=errors,
+        recent_tickets=recent,
+        low_confidence_threshold=settings.auto_apply_threshold,
+    )
+    served = window[window["model_version"] == production] if production else window.iloc[0:0]
+    quality = metrics.compute_snapshot(
+        served,
+        window_days=config.window_days,
+        recent_tickets=recent,
+        low_confidence_threshold=settings.auto_apply_threshold,
+    )
+    return overall, quality
+
+
 def collect_status(
     *,
     settings: Settings,
@@ -147,7 +174,6 @@ def collect_status(
     since = metrics.window_start(now, config.window_days)
     current = aliases(client, name)
     production, previous = current.get(PRODUCTION), current.get(PREVIOUS)
-    recent = _recent_tickets(config)
     with database.session() as session:
         window = metrics.load_tickets(session, since=since)
         errors = metrics.count_prediction_errors(session, since=since)
@@ -159,19 +185,8 @@ def collect_status(
         previous_history = (
             metrics.load_tickets(session, model_version=previous) if previous else None
         )
-    overall = metrics.compute_snapshot(
-        window,
-        window_days=config.window_days,
-        errors=errors,
-        recent_tickets=recent,
-        low_confidence_threshold=settings.auto_apply_threshold,
-    )
-    served = window[window["model_version"] == production] if production else window.iloc[0:0]
-    quality = metrics.compute_snapshot(
-        served,
-        window_days=config.window_days,
-        recent_tickets=recent,
-        low_confidence_threshold=settings.auto_apply_threshold,
+    overall, quality = _snapshots(
+        window, errors=errors, production=production, config=config, settings=settings
     )
 
     production_figures = previous_figures = None
@@ -302,19 +317,7 @@ def store_evaluations(
     with database.session() as session:
         window = metrics.load_tickets(session, since=since)
         errors = metrics.count_prediction_errors(session, since=since)
-    recent = _recent_tickets(config)
-    overall = metrics.compute_snapshot(
-        window,
-        window_days=config.window_days,
-        errors=errors,
-        recent_tickets=recent,
-        low_confidence_threshold=settings.auto_apply_threshold,
-    )
-    served = window[window["model_version"] == production] if production else window.iloc[0:0]
-    quality = metrics.compute_snapshot(
-        served,
-        window_days=config.window_days,
-        recent_tickets=recent,
-        low_confidence_threshold=settings.auto_apply_threshold,
+    overall, quality = _snapshots(
+        window, errors=errors, production=production, config=config, settings=settings
     )
     return rules.evaluate(config=config, quality=quality, service=overall)
