@@ -15,9 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import httpx
-import numpy as np
 import typer
-import uvicorn
 
 from boltit.console import out
 from boltit.context import app_context
@@ -53,6 +51,8 @@ def register(app: typer.Typer) -> None:
 
 def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) -> None:
     """Run the demo's steps in order; raises :class:`DemoFailed` when one misbehaves."""
+    import numpy as np
+
     from training.generator import generate_tickets
 
     state = settings.state_dir.resolve()
@@ -134,6 +134,8 @@ def _train(app: typer.Typer, settings: Settings, *args: str) -> str:
 def _service(settings: Settings) -> Iterator[str]:
     """The serving app under uvicorn on a free loopback port, for the demo's duration."""
     import socket
+
+    import uvicorn
 
     from serving.app import create_app
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from boltit import flags
 from boltit.actors import current_actor
 from boltit.console import out
 from boltit.context import app_context
@@ -32,6 +31,8 @@ def register(app: typer.Typer) -> None:
     @group.command("show")
     def show(ctx: typer.Context) -> None:
         """Print every flag and its value."""
+        from boltit import flags
+
         context = app_context(ctx)
         defaults = {AUTO_APPLY_FLAG: context.settings.auto_apply_enabled}
         with context.database.session() as session:
@@ -48,6 +49,8 @@ def register(app: typer.Typer) -> None:
         actor: Annotated[str | None, typer.Option(help="Who; defaults to the OS user.")] = None,
     ) -> None:
         """Turn a flag on or off; every replica sees it within a second."""
+        from boltit import flags
+
         context = app_context(ctx)
         key = _FLAG_KEYS[name]
         flags.seed_flag(

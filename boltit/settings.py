@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,7 +44,6 @@ class Settings(BaseSettings):
         1.0, gt=0.0, le=60.0, validation_alias="BOLTIT_POLL_INTERVAL"
     )
     webhook_secret: SecretStr | None = Field(None, validation_alias="BOLTIT_WEBHOOK_SECRET")
-    # --- Serving (serving/ owns these) ---
     flag_poll_interval_seconds: float = Field(
         0.25, gt=0.0, le=0.5, validation_alias="BOLTIT_FLAG_POLL_INTERVAL"
     )
@@ -53,21 +52,21 @@ class Settings(BaseSettings):
     # May only lower the API's hard ceilings (20,000 characters, 256 tickets per batch).
     max_text_chars: int = Field(20_000, ge=1, le=20_000, validation_alias="BOLTIT_MAX_TEXT_CHARS")
     max_batch_size: int = Field(256, ge=1, le=256, validation_alias="BOLTIT_MAX_BATCH_SIZE")
+    # Sub-millisecond predictions are cheaper inline than a threadpool hop (see bench/).
     predict_inline: bool = Field(True, validation_alias="BOLTIT_PREDICT_INLINE")
-    # --- end Serving ---
 
     # Config files that make gates, alert rules and drift thresholds data.
     gates_config: Path | None = Field(None, validation_alias="BOLTIT_GATES_CONFIG")
     alerts_config: Path | None = Field(None, validation_alias="BOLTIT_ALERTS_CONFIG")
     drift_config: Path | None = Field(None, validation_alias="BOLTIT_DRIFT_CONFIG")
 
-    # CloudWatch publishing is off unless a namespace region/endpoint is configured.
+    # CloudWatch publishing is opt-in; the endpoint override points boto3 at a stand-in (moto).
     cloudwatch_enabled: bool = Field(False, validation_alias="BOLTIT_CLOUDWATCH_ENABLED")
     cloudwatch_namespace: str = Field(
         "BoltIT/Pilot", validation_alias="BOLTIT_CLOUDWATCH_NAMESPACE"
     )
     cloudwatch_endpoint_url: str | None = Field(
-        None, validation_alias=AliasChoices("BOLTIT_CLOUDWATCH_ENDPOINT_URL")
+        None, validation_alias="BOLTIT_CLOUDWATCH_ENDPOINT_URL"
     )
 
     @field_validator("model_name")

@@ -11,7 +11,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -21,6 +20,8 @@ from boltit.errors import BadInputError, GateFailedError
 from data_checks.config import TrainingDataConfig
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from data_checks.drift import DriftReport
     from data_checks.suites import SuiteReport
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,17 +11,12 @@ from rich.table import Table
 from boltit.console import err, out
 from boltit.context import app_context
 from boltit.errors import BadInputError
-from monitoring import accuracy, export, incidents, report
-from monitoring.monitor import PassResult, run_once, watch
-from monitoring.rules import Level
-from monitoring.status import MonitorStatus, collect_status
 
-_LEVEL_STYLE = {
-    Level.ok: "green",
-    Level.no_data: "dim",
-    Level.warning: "yellow",
-    Level.critical: "bold red",
-}
+if TYPE_CHECKING:  # the monitoring stack imports mlflow and pandas; `--help` needs neither
+    from monitoring.monitor import PassResult
+    from monitoring.status import MonitorStatus
+
+_LEVEL_STYLE = {"ok": "green", "no_data": "dim", "warning": "yellow", "critical": "bold red"}
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -38,7 +33,7 @@ def status_table(status: MonitorStatus) -> Table:
         table.add_column(column, justify="right" if column in ("value", "n") else "left")
     for evaluation in status.evaluations:
         sign = "<" if evaluation.direction == "below" else ">"
-        style = _LEVEL_STYLE[evaluation.level]
+        style = _LEVEL_STYLE[evaluation.level.value]
         table.add_row(
             evaluation.label,
             evaluation.kind.value,
@@ -107,6 +102,8 @@ def register(app: typer.Typer) -> None:
         ] = 30.0,
     ) -> None:
         """Check the alert rules; on a critical model-quality alert, follow the runbook."""
+        from monitoring.monitor import run_once, watch
+
         if ctx.invoked_subcommand is not None:
             return
         if once == watch_:
@@ -137,6 +134,8 @@ def register(app: typer.Typer) -> None:
     @monitor.command("status")
     def monitor_status(ctx: typer.Context) -> None:
         """Show every alert rule's value and level; changes nothing."""
+        from monitoring.status import collect_status
+
         context = app_context(ctx)
         with out.status("computing figures from the ticket store"):
             status = collect_status(
@@ -163,6 +162,8 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
     ) -> None:
         """List incidents, newest first."""
+        from monitoring import incidents, report
+
         views = incidents.list_incidents(app_context(ctx).database, limit=limit)
         if not views:
             out.print("no incidents recorded")
@@ -191,6 +192,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print the post-incident review (Markdown), pre-filled from the timeline."""
+        from monitoring import incidents, report
+
         view = incidents.get_incident(app_context(ctx).database, reference)
         text = report.render_review(view)
         if output is None:
@@ -211,6 +214,7 @@ def register(app: typer.Typer) -> None:
         """Mark an incident resolved (the permanent fix is in)."""
         from boltit.actors import current_actor
         from boltit.schema import Incident
+        from monitoring import incidents
 
         database = app_context(ctx).database
         view = incidents.get_incident(database, reference)
@@ -230,6 +234,8 @@ def register(app: typer.Typer) -> None:
         days: Annotated[float, typer.Option(help="Window of live figures, in days.")] = 7.0,
     ) -> None:
         """Per version: aliases, validation accuracy and live figures from the ticket store."""
+        from monitoring import accuracy
+
         context = app_context(ctx)
         rows = accuracy.model_metrics(
             database=context.database,
@@ -263,6 +269,8 @@ def register(app: typer.Typer) -> None:
         days: Annotated[float, typer.Option(help="Window, in days.")] = 7.0,
     ) -> None:
         """Recompute accuracy from stored predictions and agents' feedback."""
+        from monitoring import accuracy
+
         result = accuracy.recompute_accuracy(app_context(ctx).database, days=days)
         out.print(
             f"since {result.since:%Y-%m-%d %H:%M} UTC: {result.tickets} tickets, "
@@ -287,5 +295,7 @@ def register(app: typer.Typer) -> None:
         days: Annotated[float, typer.Option(help="Window, in days.")] = 7.0,
     ) -> None:
         """Export the last days' predictions (and feedback) to CSV."""
+        from monitoring import export
+
         rows = export.export_predictions(app_context(ctx).database, days=days, out=output)
         out.print(f"wrote {rows} tickets to {output}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -11,21 +12,18 @@ from boltit.actors import current_actor
 from boltit.console import err, out
 from boltit.context import AppContext, app_context
 from boltit.errors import BadInputError, GateFailedError
-from registry.access import prepare_mlflow_for_cli
-from registry.evaluation import load_evaluation_file
-from registry.gate_config import load_gate_config
-from registry.gates import GateReport
-from registry.history import history_table, registry_history
-from registry.promote import promote
-from registry.rollback import rollback
-from registry.sync import SyncOutcome, sync, watch
-from registry.validate import validate
+
+if TYPE_CHECKING:  # the registry stack imports mlflow (seconds); `boltit --help` needs none of it
+    from registry.gates import GateReport
+    from registry.sync import SyncOutcome
 
 ACTOR_HELP = "Who the history records (default: the OS user)."
 MODEL_HELP = "Registered model (default: BOLTIT_MODEL_NAME)."
 
 
 def _context(ctx: typer.Context) -> AppContext:
+    from registry.access import prepare_mlflow_for_cli
+
     context = app_context(ctx)
     prepare_mlflow_for_cli(context.settings)
     return context
@@ -78,6 +76,9 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Run every gate on VERSION against Production; exit 1 when an enabled gate fails."""
+        from registry.evaluation import load_evaluation_file
+        from registry.validate import validate
+
         context = _context(ctx)
         frame = None
         if data is not None and _given(data):
@@ -115,6 +116,8 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Make VERSION serve: Production moves to it, the old one becomes previous."""
+        from registry.promote import promote
+
         context = _context(ctx)
         name = model or context.settings.model_name
         with err.status(f"promoting v{version} of {name}..."):
@@ -148,6 +151,8 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Move Production back to previous (or --to VERSION)."""
+        from registry.rollback import rollback
+
         context = _context(ctx)
         name = model or context.settings.model_name
         with err.status(f"rolling back {name}..."):
@@ -177,6 +182,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Every recorded step (trainings, gates, promotions, rollbacks, flags, incidents)."""
+        from registry.history import history_table, registry_history
+
         context = app_context(ctx)
         events = registry_history(
             context.database, model_name=model, limit=limit, registry_only=registry_only
@@ -205,6 +212,8 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Record, gate and accept or revert Production changes made in the MLflow UI."""
+        from registry.sync import sync, watch
+
         context = _context(ctx)
         name = model or context.settings.model_name
         who = current_actor(actor)
@@ -237,6 +246,8 @@ def register(app: typer.Typer) -> None:
     @registry_app.command("gates")
     def gates_command(ctx: typer.Context) -> None:
         """Print the effective gate config (defaults merged with BOLTIT_GATES_CONFIG)."""
+        from registry.gate_config import load_gate_config
+
         settings = app_context(ctx).settings
         config = load_gate_config(settings.gates_config)
         table = Table(title=f"Gates ({settings.gates_config or 'packaged defaults'})")

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -14,9 +14,10 @@ from rich.table import Table
 
 from boltit.console import err, out
 from boltit.context import app_context
-from training.data import TicketDataset, combine, from_generator, from_store, load_file
-from training.model import ModelConfig
-from training.train import TrainConfig, TrainResult, train
+
+if TYPE_CHECKING:  # the model stack costs seconds to import; `boltit --help` needs none of it
+    from training.data import TicketDataset
+    from training.train import TrainResult
 
 DataOption = Annotated[
     str | None,
@@ -86,6 +87,8 @@ def register(app: typer.Typer) -> None:
         source: SourceOption = "retrain",
     ) -> None:
         """Retrain on base data plus the agents' corrections from the ticket store."""
+        from training.data import combine, from_store
+
         context = app_context(ctx)
         base = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
         recent = from_store(context.database, days=include_recent_days)
@@ -104,6 +107,8 @@ def _base_dataset(
     rows: int,
     seed: int,
 ) -> TicketDataset:
+    from training.data import from_generator, load_file
+
     if not data:
         return from_generator(rows, seed=seed)
     return load_file(
@@ -122,6 +127,9 @@ def _run(
     allow_failing_data: bool,
     source: str,
 ) -> None:
+    from training.model import ModelConfig
+    from training.train import TrainConfig, train
+
     context = app_context(ctx)
     # The model's input example is validated by downloading it; no bars in our output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
