@@ -12,6 +12,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +40,59 @@ class StoreUnavailableError(Exception):
     """The ticket store could not commit; the caller answers 503."""
 
 
-class TicketWriter:
+class _GroupWorker:
+    """One daemon thread that hands everything queued since its last pass to ``_handle``."""
+
+    _thread_name = "group-worker"
+
+    def __init__(self, *, max_group: int) -> None:
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Handle everything queued, then stop."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        self._thread = None
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            group: list[Any] = []
+            if first is _STOP:
+                stopping = True
+            else:
+                group.append(first)
+            # Everything that arrived while the last pass ran joins this one.
+            while len(group) < self._max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    continue
+                group.append(item)
+            if group:
+                self._handle(group)
+
+    def _handle(self, group: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class TicketWriter(_GroupWorker):
     """One thread that commits tickets in groups."""
+
+    _thread_name = "ticket-writer"
 
     def __init__(
         self,
@@ -49,26 +101,11 @@ class TicketWriter:
         max_group: int = 1024,
         after_commit: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
+        super().__init__(max_group=max_group)
         self._database = database
-        self._max_group = max_group
         self._after_commit = after_commit
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self.commits = 0
         self.rows_written = 0
-
-    def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._run, name="ticket-writer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Commit everything queued, then stop."""
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
-        self._thread = None
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Queue ticket rows and return once they are committed.
@@ -81,29 +118,7 @@ class TicketWriter:
         self._queue.put(_Pending(rows=rows, loop=loop, future=future))
         await future
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            group: list[_Pending] = []
-            if first is _STOP:
-                stopping = True
-            else:
-                group.append(first)
-            # Everything that arrived while the last transaction ran joins this one.
-            while len(group) < self._max_group:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    continue
-                group.append(item)
-            if group:
-                self._commit(group)
-
-    def _commit(self, group: list[_Pending]) -> None:
+    def _handle(self, group: list[_Pending]) -> None:
         rows = [row for pending in group for row in pending.rows]
         error: Exception | None = None
         try:
@@ -139,8 +154,10 @@ def _resolve(futures: list[asyncio.Future[None]], error: Exception | None) -> No
             future.set_exception(error)
 
 
-class ShadowScorer:
+class ShadowScorer(_GroupWorker):
     """Scores committed tickets with the challenger in its own thread; never on the request path."""
+
+    _thread_name = "shadow-scorer"
 
     def __init__(
         self,
@@ -149,25 +166,10 @@ class ShadowScorer:
         challenger: Callable[[], Any],
         max_group: int = 256,
     ) -> None:
+        super().__init__(max_group=max_group)
         self._database = database
         self._challenger = challenger
-        self._max_group = max_group
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self.scored = 0
-
-    def start(self) -> None:
-        """Start the shadow thread."""
-        self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Score what is queued, then stop."""
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
-        self._thread = None
 
     def submit(self, rows: list[dict[str, Any]]) -> None:
         """Queue committed tickets served by Production for shadow scoring."""
@@ -175,48 +177,29 @@ class ShadowScorer:
             if row.get("served_by") == "production":
                 self._queue.put((row["id"], row["text"]))
 
-    def _run(self) -> None:
-        import time
-
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            items: list[tuple[str, str]] = []
-            if first is _STOP:
-                stopping = True
-            else:
-                items.append(first)
-            while len(items) < self._max_group:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    continue
-                items.append(item)
-            model = self._challenger()
-            if not items or model is None:
-                continue
-            try:
-                started = time.perf_counter()
-                answers = model.predictor.predict([text for _, text in items])
-                per_ticket_ms = (time.perf_counter() - started) * 1000 / len(items)
-                with self._database.session() as session:
-                    session.execute(
-                        insert(ShadowPrediction),
-                        [
-                            {
-                                "ticket_id": ticket_id,
-                                "model_version": model.version,
-                                "category": answer.category,
-                                "priority": answer.priority,
-                                "confidence": answer.confidence,
-                                "latency_ms": per_ticket_ms,
-                            }
-                            for (ticket_id, _), answer in zip(items, answers, strict=True)
-                        ],
-                    )
-                self.scored += len(items)
-            except Exception:
-                log.exception("shadow scoring failed for %d tickets", len(items))
+    def _handle(self, items: list[tuple[str, str]]) -> None:
+        model = self._challenger()
+        if model is None:
+            return
+        try:
+            started = time.perf_counter()
+            answers = model.predictor.predict([text for _, text in items])
+            per_ticket_ms = (time.perf_counter() - started) * 1000 / len(items)
+            with self._database.session() as session:
+                session.execute(
+                    insert(ShadowPrediction),
+                    [
+                        {
+                            "ticket_id": ticket_id,
+                            "model_version": model.version,
+                            "category": answer.category,
+                            "priority": answer.priority,
+                            "confidence": answer.confidence,
+                            "latency_ms": per_ticket_ms,
+                        }
+                        for (ticket_id, _), answer in zip(items, answers, strict=True)
+                    ],
+                )
+            self.scored += len(items)
+        except Exception:
+            log.exception("shadow scoring failed for %d tickets", len(items))
