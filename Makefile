@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench up clean
+.PHONY: install demo test lint format bench bench-tools up clean
 
 install: $(STAMP)
 
@@ -33,8 +33,12 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install bench-tools
 	$(VENV)/bin/python -m bench
+
+# wrk (Debian's package) loads the services in bench/serve_bench.py.
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 up: install
 	$(VENV)/bin/boltit up

@@ -1,13 +1,14 @@
 """Serving benchmark: ``mlflow models serve`` and ``boltit serve`` on the same registered model.
 
 Both servers load ``models:/<name>@Production`` from one throwaway registry and are
-loaded one after the other in the same run, by the same asyncio HTTP/1.1 keep-alive
-client (16 connections, bounded duration, loopback only). The BoltIT service persists
-every prediction; the run checks that the ticket store grew by exactly the number of
-successful requests. Results go to ``bench/results/serve_bench-<time>.json`` and a
-Markdown table is printed.
+loaded one after the other in the same run, by the same load generator on loopback with
+16 keep-alive connections for a bounded time. The default generator is ``wrk`` (Debian's
+package; ``make bench`` installs it), a C program that leaves the two cores to the
+servers; ``--client python`` uses an asyncio client instead. The BoltIT service persists
+every prediction, and the run checks the ticket store against the successful responses.
+Results go to ``bench/results/serve_bench-<time>.json`` and a Markdown table is printed.
 
-Run: ``.venv/bin/python bench/serve_bench.py [--duration 15] [--connections 16]``.
+Run: ``.venv/bin/python -m bench.serve_bench [--duration 15] [--connections 16]``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,6 +177,72 @@ def run_load(
     )
 
 
+WRK_SCRIPT = """
+local bodies = {}
+local index = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  index = tonumber(args[2]) % #bodies
+end
+request = function()
+  index = index % #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[index])
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\\n',
+    summary.requests, summary.duration, errors.status,
+    errors.connect + errors.read + errors.write + errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def run_wrk(
+    server: str,
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    *,
+    connections: int,
+    seconds: float,
+    workdir: Path,
+) -> LoadResult:
+    """Load one server with wrk (one thread) and summarise what its Lua ``done`` reports."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit(
+            "wrk is not installed: `make bench` installs it (apt-get install wrk), "
+            "or run with --client python"
+        )
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    bodies_file = workdir / f"bodies-{port}.jsonl"
+    bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+    command += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
+    command += ["--", str(bodies_file), "0"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    failed = int(report["non_2xx"]) + int(report["socket_errors"])
+    elapsed = int(report["duration_us"]) / 1e6
+    ok = int(report["requests"]) - int(report["non_2xx"])
+    return LoadResult(
+        server=server,
+        requests=int(report["requests"]),
+        ok=ok,
+        failed=failed,
+        seconds=round(elapsed, 2),
+        req_per_s=round(ok / elapsed, 1),
+        p50_ms=round(report["p50_us"] / 1000, 2),
+        p90_ms=round(report["p90_us"] / 1000, 2),
+        p99_ms=round(report["p99_us"] / 1000, 2),
+        max_ms=round(report["max_us"] / 1000, 2),
+    )
+
+
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
     """Wait until ``url`` answers 200, or fail if the process died."""
     deadline = time.monotonic() + timeout
@@ -270,14 +338,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000, help="generated tickets to train on")
     parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument(
+        "--client",
+        choices=["wrk", "python"],
+        default="wrk",
+        help="load generator: wrk (C, one thread) or the asyncio client",
+    )
+    parser.add_argument(
         "--client-processes",
         type=int,
         default=2,
-        help="load-generator processes (same total connections)",
+        help="asyncio client processes (same total connections); --client python only",
     )
     parser.add_argument(
         "--variants",
-        default="inline,threadpool,workers2",
+        default="inline,workers2",
         help="boltit configurations: inline (1 worker, predict on the event loop), "
         "threadpool (1 worker, predict in the threadpool), workers2 (2 workers, inline), "
         "workers2-threadpool",
@@ -297,6 +371,30 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
         state_dir = Path(tmp) / "state"
+
+        def load(
+            server: str, port: int, path: str, bodies: list[bytes], seconds: float
+        ) -> LoadResult:
+            if args.client == "wrk":
+                return run_wrk(
+                    server,
+                    port,
+                    path,
+                    bodies,
+                    connections=args.connections,
+                    seconds=seconds,
+                    workdir=Path(tmp),
+                )
+            return run_load(
+                server,
+                port,
+                path,
+                bodies,
+                connections=args.connections,
+                seconds=seconds,
+                processes=args.client_processes,
+            )
+
         print("training and registering one version ...", flush=True)
         env, version = prepare_registry(state_dir, args.rows)
         results: list[LoadResult] = []
@@ -324,30 +422,16 @@ def main() -> None:
         )
         try:
             wait_http(f"http://127.0.0.1:{mlflow_port}/ping", mlflow_server)
-            run_load(
-                "warm-up",
-                mlflow_port,
-                "/invocations",
-                mlflow_bodies,
-                connections=args.connections,
-                seconds=args.warmup,
-                processes=args.client_processes,
-            )
+            load("warm-up", mlflow_port, "/invocations", mlflow_bodies, args.warmup)
             results.append(
-                run_load(
-                    "mlflow models serve",
-                    mlflow_port,
-                    "/invocations",
-                    mlflow_bodies,
-                    connections=args.connections,
-                    seconds=args.duration,
-                    processes=args.client_processes,
+                load(
+                    "mlflow models serve", mlflow_port, "/invocations", mlflow_bodies, args.duration
                 )
             )
         finally:
             stop(mlflow_server)
 
-        persisted: dict[str, bool] = {}
+        persisted: dict[str, dict[str, int | bool]] = {}
         for label, workers, inline in _variants(args.variants):
             port = free_port()
             print(f"{label} on :{port} ...", flush=True)
@@ -372,26 +456,17 @@ def main() -> None:
                     continue
                 if workers > 1:
                     time.sleep(5)  # every worker loads its model before the warm-up
-                run_load(
-                    "warm-up",
-                    port,
-                    "/classify",
-                    boltit_bodies,
-                    connections=args.connections,
-                    seconds=args.warmup,
-                    processes=args.client_processes,
-                )
+                load("warm-up", port, "/classify", boltit_bodies, args.warmup)
                 before = ticket_count(state_dir)
-                ours = run_load(
-                    label,
-                    port,
-                    "/classify",
-                    boltit_bodies,
-                    connections=args.connections,
-                    seconds=args.duration,
-                    processes=args.client_processes,
-                )
-                persisted[label] = ticket_count(state_dir) - before == ours.ok
+                ours = load(label, port, "/classify", boltit_bodies, args.duration)
+                # wrk stops with requests in flight: the server may still commit those rows.
+                stored = ticket_count(state_dir) - before
+                in_flight = args.connections if args.client == "wrk" else 0
+                persisted[label] = {
+                    "ok_responses": ours.ok,
+                    "rows_stored": stored,
+                    "consistent": ours.failed == 0 and ours.ok <= stored <= ours.ok + in_flight,
+                }
                 results.append(ours)
             finally:
                 stop(service)
@@ -410,7 +485,8 @@ def main() -> None:
         },
         "model_version": version,
         "connections": args.connections,
-        "client_processes": args.client_processes,
+        "client": args.client,
+        "client_processes": args.client_processes if args.client == "python" else None,
         "duration_s": args.duration,
         "results": [asdict(r) for r in results],
         "ratios": {
@@ -420,7 +496,13 @@ def main() -> None:
         "best": best.server,
         "throughput_ratio": ratio,
         "every_success_persisted": persisted,
-        "targets": {"ratio_ge_8": bool(ratio and ratio >= 8), "p99_le_20ms": best.p99_ms <= 20},
+        # The issue's target, per configuration: >= 8x the peer with p99 <= 20 ms.
+        "meets_target": {
+            r.server: bool(baseline.req_per_s)
+            and r.req_per_s >= 8 * baseline.req_per_s
+            and r.p99_ms <= 20
+            for r in variants
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_path = RESULTS / f"serve_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
@@ -428,18 +510,20 @@ def main() -> None:
 
     print()
     print(
-        f"| server | req/s | p50 ms | p99 ms | ok | failed |  ({args.connections} connections, "
-        f"{args.duration:g} s each)"
+        f"| server | req/s | ratio | p50 ms | p99 ms | ok | failed | "
+        f"({args.client}, {args.connections} connections, {args.duration:g} s each)"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
+        times = r.req_per_s / baseline.req_per_s if baseline.req_per_s else 0.0
         print(
-            f"| {r.server} | {r.req_per_s:,.0f} | {r.p50_ms} | {r.p99_ms} | {r.ok} | {r.failed} |"
+            f"| {r.server} | {r.req_per_s:,.0f} | {times:.1f}x | {r.p50_ms} | {r.p99_ms} "
+            f"| {r.ok} | {r.failed} |"
         )
-    print(
-        f"\nbest: {best.server}, **{ratio}x** mlflow models serve; "
-        f"every 200 persisted: {persisted}; load average {os.getloadavg()[0]:.1f}"
-    )
+    print(f"\nbest: {best.server}, **{ratio}x** mlflow models serve")
+    print(f"meets >= 8x with p99 <= 20 ms: {report['meets_target']}")
+    print(f"every 200 persisted: {persisted}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"written to {out_path.relative_to(ROOT)}")
 
 

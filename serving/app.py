@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Classifies IT tickets with the Production model; follows the registry live.",
         version="1.0",
         lifespan=lifespan,
+        # Metrics are ours (Prometheus on /metrics); FastAPI's native OpenTelemetry hooks
+        # would otherwise look up global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     install_error_handlers(app)
@@ -72,7 +74,6 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,19 +100,7 @@ class RequestMetrics:
             self._observe(endpoint, status, started)
 
     def _observe(self, endpoint: str, status: int, started: float) -> None:
-        metrics = self.metrics
-        key = (endpoint, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                metrics.requests.labels(endpoint, str(status)),
-                metrics.latency.labels(endpoint),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(time.perf_counter() - started)
-        if status >= 400:
-            metrics.errors.labels(endpoint, "client" if status < 500 else "server").inc()
+        self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
 
 
 _KNOWN = {

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -68,11 +69,51 @@ class ServiceMetrics:
             ["model_version", "decision"],
             registry=target,
         )
+        # labels() takes a lock and builds a key on every call; the hot path looks children
+        # up once per label set instead.
+        self._request_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self._prediction_children: dict[tuple[str, str, str, bool], tuple[Any, Any, Any]] = {}
         self._store = StoreCollector(database)
         self._models = ModelInfoCollector(models)
         self.registry.register(self._store)
         self.registry.register(self._models)
         self._extra: list[Collector] = []
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        key = (endpoint, status)
+        children = self._request_children.get(key)
+        if children is None:
+            kind = "client" if status < 500 else "server"
+            children = (
+                self.requests.labels(endpoint, str(status)),
+                self.latency.labels(endpoint),
+                self.errors.labels(endpoint, kind) if status >= 400 else None,
+            )
+            self._request_children[key] = children
+        requests, latency, errors = children
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
+
+    def observe_prediction(
+        self, *, category: str, version: str, served_by: str, confidence: float, applied: bool
+    ) -> None:
+        """Count one served prediction, its confidence and its auto-apply decision."""
+        key = (category, version, served_by, applied)
+        children = self._prediction_children.get(key)
+        if children is None:
+            children = (
+                self.predictions.labels(category, version, served_by),
+                self.confidence.labels(version),
+                self.auto_applied.labels(version, "auto_applied" if applied else "triage"),
+            )
+            self._prediction_children[key] = children
+        predictions, confidences, decisions = children
+        predictions.inc()
+        confidences.observe(confidence)
+        decisions.inc()
 
     def add_collector(self, collector: Collector) -> None:
         """Expose one more store-backed collector (e.g. the monitor's alert rules)."""

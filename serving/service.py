@@ -21,7 +21,7 @@ from serving.flag_watcher import FlagWatcher
 from serving.follower import AliasFollower, LoadedModel, ModelFollower, replica_name
 from serving.metrics import ServiceMetrics
 from serving.predictor import Prediction
-from serving.store import ShadowScorer, TicketWriter
+from serving.store import ShadowScorer, ticket_writer
 
 
 class NoModelError(Exception):
@@ -68,7 +68,7 @@ class ServingService:
         self.shadow = (
             ShadowScorer(database, challenger=self.challenger) if settings.shadow_enabled else None
         )
-        self.writer = TicketWriter(
+        self.writer = ticket_writer(
             database, after_commit=self.shadow.submit if self.shadow else None
         )
         self.metrics = ServiceMetrics(database=database, models=self.loaded_models)
@@ -204,14 +204,15 @@ class ServingService:
         return routes
 
     def _count(self, rows: list[dict[str, Any]]) -> None:
-        metrics = self.metrics
+        observe = self.metrics.observe_prediction
         for row in rows:
-            version = row["model_version"]
-            metrics.predictions.labels(row["category"], version, row["served_by"]).inc()
-            metrics.confidence.labels(version).observe(row["confidence"])
-            metrics.auto_applied.labels(
-                version, "auto_applied" if row["auto_applied"] else "triage"
-            ).inc()
+            observe(
+                category=row["category"],
+                version=row["model_version"],
+                served_by=row["served_by"],
+                confidence=row["confidence"],
+                applied=row["auto_applied"],
+            )
 
     def set_auto_apply(self, *, enabled: bool, actor: str, reason: str | None) -> dict[str, bool]:
         """Persist a flag change (audited) and apply it here at once; others follow by polling."""

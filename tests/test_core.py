@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+from typing import Any
+
 import pytest
 from sqlalchemy import inspect
 
@@ -66,5 +70,48 @@ def test_schema_flags_and_audit_on_postgres(postgres_url: str) -> None:
     database = Database(postgres_url)
     try:
         _check_flags_and_audit(database)
+    finally:
+        database.dispose()
+
+
+def _hold_write_lock(url: str, held: Any, release: Any) -> None:
+    database = Database(url, migrate_schema=False)
+    with database.write_lock():
+        held.set()
+        release.wait(30)
+
+
+def test_sqlite_write_lock_excludes_other_processes(settings: Settings) -> None:
+    url = settings.database_url
+    Database(url).dispose()
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    other = context.Process(target=_hold_write_lock, args=(url, held, release))
+    other.start()
+    try:
+        assert held.wait(60), "the other process never took the lock"
+        database = Database(url, migrate_schema=False)
+        acquired = threading.Event()
+
+        def take() -> None:
+            with database.write_lock():
+                acquired.set()
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        assert not acquired.wait(0.5)  # queued behind the other process
+        release.set()
+        assert acquired.wait(10)  # handed over once it lets go
+        taker.join()
+    finally:
+        release.set()
+        other.join(30)
+
+
+def test_postgres_needs_no_write_lock(postgres_url: str) -> None:
+    database = Database(postgres_url, migrate_schema=False)
+    try:
+        with database.write_lock(), database.write_lock():  # would deadlock if it were a lock
+            pass
     finally:
         database.dispose()

@@ -14,7 +14,13 @@ from boltit.db import Database
 from boltit.schema import Ticket, utcnow
 from serving.decision import auto_apply_decision, in_canary
 from serving.security import AuthError, check_admin, check_webhook, webhook_signature
-from serving.store import StoreUnavailableError, TicketWriter
+from serving.store import (
+    LoopTicketWriter,
+    StoreUnavailableError,
+    ThreadTicketWriter,
+    TicketWriter,
+    ticket_writer,
+)
 
 
 def test_webhook_signature_matches_mlflow_format() -> None:
@@ -126,8 +132,18 @@ def _row(i: int) -> dict[str, object]:
     }
 
 
-def test_group_commit_shares_transactions_and_keeps_every_row(database: Database) -> None:
-    writer = TicketWriter(database)
+WRITERS = [
+    pytest.param(LoopTicketWriter, id="on-the-event-loop"),
+    pytest.param(ThreadTicketWriter, id="writer-thread"),
+]
+
+
+@pytest.mark.parametrize("writer_type", WRITERS)
+def test_group_commit_shares_transactions_and_keeps_every_row(
+    database: Database, writer_type: type[TicketWriter]
+) -> None:
+    committed: list[int] = []
+    writer = writer_type(database, after_commit=lambda rows: committed.append(len(rows)))
     writer.start()
 
     async def many() -> None:
@@ -141,21 +157,41 @@ def test_group_commit_shares_transactions_and_keeps_every_row(database: Database
         assert session.scalar(select(func.count()).select_from(Ticket)) == 300
     assert writer.rows_written == 300
     assert writer.commits < 300  # concurrent requests shared transactions
+    assert sum(committed) == 300 and len(committed) == writer.commits
 
 
-def test_failed_group_commit_fails_every_waiter_and_keeps_nothing(database: Database) -> None:
-    writer = TicketWriter(database)
+@pytest.mark.parametrize("writer_type", WRITERS)
+def test_failed_group_commit_fails_every_waiter_and_keeps_nothing(
+    database: Database, writer_type: type[TicketWriter]
+) -> None:
+    committed: list[int] = []
+    writer = writer_type(database, after_commit=lambda rows: committed.append(len(rows)))
     writer.start()
 
     async def clash() -> list[BaseException | None]:
-        # Same primary key twice in one group: the whole transaction must roll back.
-        results = await asyncio.gather(writer.write([_row(1), _row(1)]), return_exceptions=True)
+        # Same primary key in one group: the whole transaction must roll back, and every
+        # request in the group is told so.
+        results = await asyncio.gather(
+            writer.write([_row(1), _row(1)]), writer.write([_row(2)]), return_exceptions=True
+        )
         return list(results)
 
     try:
         results = asyncio.run(clash())
     finally:
         writer.stop()
-    assert isinstance(results[0], StoreUnavailableError)
+    assert all(isinstance(result, StoreUnavailableError) for result in results)
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+    assert committed == []  # nothing unstored is handed on (to the shadow scorer)
+
+
+def test_sqlite_commits_on_the_loop_and_server_databases_in_a_thread(
+    database: Database, postgres_url: str
+) -> None:
+    assert isinstance(ticket_writer(database), LoopTicketWriter)
+    on_postgres = Database(postgres_url)
+    try:
+        assert isinstance(ticket_writer(on_postgres), ThreadTicketWriter)
+    finally:
+        on_postgres.dispose()
