@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -85,10 +86,7 @@ class Database:
 
     def __init__(self, url: str, *, migrate_schema: bool = True, **engine_kwargs: Any) -> None:
         self.engine = create_db_engine(url, **engine_kwargs)
-        sqlite_file = _sqlite_file(self.engine.url.render_as_string())
-        self._write_lock_path = (
-            sqlite_file.with_name(sqlite_file.name + ".write-lock") if sqlite_file else None
-        )
+        self._sqlite_file = _sqlite_file(self.engine.url.render_as_string())
         if migrate_schema:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -99,16 +97,36 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session for frequent writes: queued behind other writers, then as ``session()``."""
+        with self.write_lock(), self.session() as session:
+            yield session
+
     def write_lock(self) -> AbstractContextManager[None]:
-        """Queue this writer behind other processes' writers on the same SQLite file.
+        """Queue this writer behind other writers (threads or processes) on a SQLite file.
 
         SQLite's busy handler retries a locked database with sleeps of up to 100 ms, which
         is where two replicas sharing one file lose their tail latency; a blocking file lock
-        hands over the moment the other writer commits. PostgreSQL needs nothing here.
+        hands over the moment the other writer commits. Not reentrant. PostgreSQL needs
+        nothing here.
         """
-        if self._write_lock_path is None:
+        return self.file_lock("write")
+
+    def file_lock(self, name: str) -> AbstractContextManager[None]:
+        """An exclusive lock called ``name`` beside a SQLite file, across threads and processes.
+
+        Not reentrant. A no-op for PostgreSQL and in-memory SQLite, which need other means.
+        """
+        if self._sqlite_file is None:
             return nullcontext()
-        return _file_lock(self._write_lock_path)
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        return _file_lock(self._sqlite_file.with_name(f"{self._sqlite_file.name}.{safe}-lock"))
+
+    @property
+    def has_file_locks(self) -> bool:
+        """True when ``file_lock`` really locks (a SQLite file)."""
+        return self._sqlite_file is not None
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,9 +1,11 @@
-"""A database lock per model name, so promotions and rollbacks run one at a time.
+"""A lock per model name, so promotions and rollbacks run one at a time.
 
 MLflow moves aliases one call at a time; two promotions interleaving could leave
-``previous`` pointing at a version that never served. Holding a row lock in the project
-database for the whole move (row lock on PostgreSQL, the write lock on SQLite) makes
-the second promotion read the first one's result.
+``previous`` pointing at a version that never served. Holding the lock for the whole move
+makes the second promotion read the first one's result. On PostgreSQL it is a row lock;
+on a SQLite file it is a file lock of its own, because holding SQLite's database write lock
+across MLflow calls would stop every ticket commit (and a service that commits on its
+event loop) until the move ended.
 """
 
 from __future__ import annotations
@@ -43,12 +45,20 @@ def registry_lock(database: Database, *, model_name: str, holder: str) -> Iterat
     Audit events written through the yielded session land atomically with the release.
     """
     _ensure_lock_row(database, model_name)
+    mark_holder = (
+        update(registry_locks)
+        .where(registry_locks.c.name == model_name)
+        .values(holder=holder[:128], acquired_at=utcnow())
+    )
+    if database.has_file_locks:
+        with database.file_lock(f"registry-{model_name}"):
+            with database.session() as session:
+                session.execute(mark_holder)  # committed at once: who holds it, for the record
+            with database.session() as session:
+                yield session
+        return
     with database.session() as session:
-        # The UPDATE itself takes the lock: a row lock on PostgreSQL, the database write
-        # lock on SQLite; a second holder waits here until this session ends.
-        session.execute(
-            update(registry_locks)
-            .where(registry_locks.c.name == model_name)
-            .values(holder=holder[:128], acquired_at=utcnow())
-        )
+        # The UPDATE itself takes the row lock; a second holder waits here until this
+        # session ends.
+        session.execute(mark_holder)
         yield session

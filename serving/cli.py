@@ -38,22 +38,27 @@ def run_service(settings: Settings, *, host: str, port: int, workers: int) -> No
         raise BadInputError(f"--workers must be at least 1, not {workers}")
     # Workers re-read settings from the environment; pin the state folder the CLI resolved.
     os.environ.setdefault("BOLTIT_STATE_DIR", str(settings.state_dir.resolve()))
+    metrics_dir = None
     if workers > 1:
         # Sum counters and histograms over every worker (prometheus_client multiprocess mode).
         metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.state_dir))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        # Each worker imports MLflow and loads and warms the model before it is ready;
-        # uvicorn's 5 s default would kill and respawn workers forever on a busy machine.
-        timeout_worker_healthcheck=120,
-    )
+    try:
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            # Each worker imports MLflow and loads and warms the model before it is ready;
+            # uvicorn's 5 s default would kill and respawn workers forever on a busy machine.
+            timeout_worker_healthcheck=120,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -320,7 +320,7 @@ class ShadowScorer(_GroupWorker):
             started = time.perf_counter()
             answers = model.predictor.predict([text for _, text in items])
             per_ticket_ms = (time.perf_counter() - started) * 1000 / len(items)
-            with self._database.session() as session:
+            with self._database.write_session() as session:
                 session.execute(
                     insert(ShadowPrediction),
                     [

@@ -34,7 +34,7 @@ async def feedback(ticket_id: TicketId, body: FeedbackRequest, service: ServiceD
     """Store the agent's correction for a ticket (404 when the ticket is unknown)."""
 
     def store() -> Ticket | None:
-        with service.database.session() as session:
+        with service.database.write_session() as session:
             ticket = tickets.add_feedback(
                 session, ticket_id, category=body.category, priority=body.priority
             )

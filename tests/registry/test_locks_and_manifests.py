@@ -9,10 +9,13 @@ import time
 import boto3
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy import func, insert, select
 
+from boltit import audit
 from boltit.db import Database
 from boltit.errors import RegistryUnavailableError
 from boltit.names import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.schema import Ticket, utcnow
 from boltit.settings import Settings
 from registry.access import aliases
 from registry.locks import registry_lock
@@ -56,6 +59,33 @@ def _exercise_lock(database: Database) -> list[str]:
 
 def test_lock_serialises_holders_on_sqlite(database: Database) -> None:
     assert _exercise_lock(database) == ["first in", "first out", "second in", "second out"]
+
+
+def test_sqlite_registry_lock_leaves_ticket_commits_free(database: Database) -> None:
+    # A promotion can take seconds of MLflow calls; the service's ticket commits must not
+    # wait for it (with no busy timeout, a held database write lock fails the insert at once).
+    with registry_lock(database, model_name=NAME, holder="promoting") as session:
+        with database.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            connection.execute(
+                insert(Ticket).values(
+                    id="ab" * 16,
+                    text="printer is down",
+                    category="Hardware",
+                    confidence=0.9,
+                    model_name=NAME,
+                    model_version="1",
+                    served_by="production",
+                    latency_ms=1.0,
+                    auto_applied=True,
+                    reason="test",
+                    created_at=utcnow(),
+                )
+            )
+            connection.commit()
+        audit.record(session, action="promote", actor="promoting", model_name=NAME)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 1
 
 
 @pytest.mark.postgres

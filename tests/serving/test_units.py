@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -195,3 +196,37 @@ def test_sqlite_commits_on_the_loop_and_server_databases_in_a_thread(
         assert isinstance(ticket_writer(on_postgres), ThreadTicketWriter)
     finally:
         on_postgres.dispose()
+
+
+def _flood(database: Database, *, checkpoint_seconds: float) -> int:
+    """Write 12,000 tickets in groups through the loop writer; the log's size afterwards."""
+    writer = LoopTicketWriter(database, checkpoint_seconds=checkpoint_seconds)
+    writer.start()
+
+    async def flood() -> None:
+        for group in range(240):
+            await asyncio.gather(*(writer.write([_row(group * 50 + i)]) for i in range(50)))
+            await asyncio.sleep(0)
+
+    try:
+        asyncio.run(flood())
+        wal = Path(database.engine.url.database or "").with_suffix(".db-wal")
+        return wal.stat().st_size
+    finally:
+        writer.stop()
+
+
+def test_loop_writer_keeps_the_write_ahead_log_bounded(tmp_path: Path) -> None:
+    # The writer never checkpoints on the event loop; the background checkpointer must
+    # still copy the log to its end so it restarts instead of growing with every commit.
+    checkpointed = Database(f"sqlite:///{tmp_path / 'checkpointed.db'}")
+    unattended = Database(f"sqlite:///{tmp_path / 'unattended.db'}")
+    try:
+        bounded = _flood(checkpointed, checkpoint_seconds=0.02)
+        grown = _flood(unattended, checkpoint_seconds=3600)
+        with checkpointed.session() as session:
+            assert session.scalar(select(func.count()).select_from(Ticket)) == 12_000
+    finally:
+        checkpointed.dispose()
+        unattended.dispose()
+    assert bounded < grown / 4, (bounded, grown)
