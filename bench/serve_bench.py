@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -297,15 +299,14 @@ def prepare_registry(state_dir: Path, rows: int) -> tuple[dict[str, str], str]:
     return env, version
 
 
-def ticket_count(state_dir: Path) -> int:
+def ticket_count(database_url: str) -> int:
     """Rows in the bench's ticket store."""
     from sqlalchemy import func, select
 
     from boltit.db import Database
     from boltit.schema import Ticket
-    from boltit.settings import load_settings
 
-    database = Database(load_settings(state_dir=state_dir).database_url)
+    database = Database(database_url)
     try:
         with database.session() as session:
             return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
@@ -313,20 +314,104 @@ def ticket_count(state_dir: Path) -> int:
         database.dispose()
 
 
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str | None]:
+    """A throwaway PostgreSQL database for the ticket store, or None when unreachable."""
+    from sqlalchemy import create_engine, text
+
+    name = f"boltit_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        print(f"  PostgreSQL variant skipped: {admin_url} is not usable ({exc})", flush=True)
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running ``boltit serve``."""
+
+    label: str
+    workers: int
+    inline: bool
+    postgres: bool = False
+
+
 VARIANTS = {
-    "inline": ("boltit serve, 1 worker, inline predict", 1, True),
-    "threadpool": ("boltit serve, 1 worker, threadpool predict", 1, False),
-    "workers2": ("boltit serve, 2 workers, inline predict", 2, True),
-    "workers2-threadpool": ("boltit serve, 2 workers, threadpool predict", 2, False),
+    "inline": Variant("boltit serve, 1 worker, inline predict", 1, True),
+    "threadpool": Variant("boltit serve, 1 worker, threadpool predict", 1, False),
+    "workers2": Variant("boltit serve, 2 workers, inline predict", 2, True),
+    "workers2-threadpool": Variant("boltit serve, 2 workers, threadpool predict", 2, False),
+    "postgres": Variant("boltit serve, 1 worker, PostgreSQL store", 1, True, postgres=True),
+    "postgres-workers2": Variant(
+        "boltit serve, 2 workers, PostgreSQL store", 2, True, postgres=True
+    ),
 }
 
 
-def _variants(spec: str) -> list[tuple[str, int, bool]]:
+def _variants(spec: str) -> list[Variant]:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or not names:
         raise SystemExit(f"unknown --variants {unknown}; choose from {sorted(VARIANTS)}")
     return [VARIANTS[n] for n in names]
+
+
+def serve_and_load(
+    variant: Variant,
+    *,
+    env: dict[str, str],
+    database_url: str,
+    workdir: Path,
+    bodies: list[bytes],
+    load: Callable[[str, int, str, list[bytes], float], LoadResult],
+    warmup: float,
+    duration: float,
+    start_timeout: float,
+    in_flight: int,
+) -> tuple[LoadResult, dict[str, int | bool]] | None:
+    """Start ``boltit serve`` as ``variant``, load it, and check the store against the 200s.
+
+    ``in_flight``: requests the load generator may abandon at the end, whose rows may
+    still be committed.
+    """
+    port = free_port()
+    print(f"{variant.label} on :{port} ...", flush=True)
+    env = {**env, "BOLTIT_PREDICT_INLINE": "true" if variant.inline else "false"}
+    log_path = workdir / f"serve-{port}.log"
+    command = [str(VENV_BIN / "boltit"), "serve", "--port", str(port)]
+    command += ["--workers", str(variant.workers)]
+    with log_path.open("wb") as log:
+        service = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        try:
+            wait_http(f"http://127.0.0.1:{port}/ready", service, start_timeout)
+        except RuntimeError as exc:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            print(f"  skipped: {exc}\n{tail}", flush=True)
+            return None
+        if variant.workers > 1:
+            time.sleep(5)  # every worker loads its model before the warm-up
+        load("warm-up", port, "/classify", bodies, warmup)
+        before = ticket_count(database_url)
+        ours = load(variant.label, port, "/classify", bodies, duration)
+        stored = ticket_count(database_url) - before
+    finally:
+        stop(service)
+    consistent = ours.failed == 0 and ours.ok <= stored <= ours.ok + in_flight
+    return ours, {"ok_responses": ours.ok, "rows_stored": stored, "consistent": consistent}
 
 
 def main() -> None:
@@ -350,11 +435,16 @@ def main() -> None:
         help="asyncio client processes (same total connections); --client python only",
     )
     parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="server where the postgres variants create (and drop) a database of their own",
+    )
+    parser.add_argument(
         "--variants",
-        default="inline,workers2",
+        default="inline,workers2,postgres,postgres-workers2",
         help="boltit configurations: inline (1 worker, predict on the event loop), "
         "threadpool (1 worker, predict in the threadpool), workers2 (2 workers, inline), "
-        "workers2-threadpool",
+        "workers2-threadpool, postgres and postgres-workers2 (the ticket store on PostgreSQL)",
     )
     args = parser.parse_args()
     if not 1 <= args.duration <= 300:
@@ -431,45 +521,33 @@ def main() -> None:
         finally:
             stop(mlflow_server)
 
+        from boltit.settings import load_settings
+
+        sqlite_url = load_settings(state_dir=state_dir).database_url
         persisted: dict[str, dict[str, int | bool]] = {}
-        for label, workers, inline in _variants(args.variants):
-            port = free_port()
-            print(f"{label} on :{port} ...", flush=True)
-            variant_env = {**env, "BOLTIT_PREDICT_INLINE": "true" if inline else "false"}
-            log_path = Path(tmp) / f"serve-{port}.log"
-            command = [str(VENV_BIN / "boltit"), "serve", "--port", str(port)]
-            command += ["--workers", str(workers)]
-            with log_path.open("wb") as log:
-                service = subprocess.Popen(
-                    command,
-                    env=variant_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            try:
-                try:
-                    wait_http(f"http://127.0.0.1:{port}/ready", service, args.start_timeout)
-                except RuntimeError as exc:
-                    tail = log_path.read_text(errors="replace")[-1500:]
-                    print(f"  skipped: {exc}\n{tail}", flush=True)
+        for variant in _variants(args.variants):
+            with (
+                postgres_database(args.postgres_url)
+                if variant.postgres
+                else nullcontext(sqlite_url)
+            ) as database_url:
+                if database_url is None:
                     continue
-                if workers > 1:
-                    time.sleep(5)  # every worker loads its model before the warm-up
-                load("warm-up", port, "/classify", boltit_bodies, args.warmup)
-                before = ticket_count(state_dir)
-                ours = load(label, port, "/classify", boltit_bodies, args.duration)
-                # wrk stops with requests in flight: the server may still commit those rows.
-                stored = ticket_count(state_dir) - before
-                in_flight = args.connections if args.client == "wrk" else 0
-                persisted[label] = {
-                    "ok_responses": ours.ok,
-                    "rows_stored": stored,
-                    "consistent": ours.failed == 0 and ours.ok <= stored <= ours.ok + in_flight,
-                }
-                results.append(ours)
-            finally:
-                stop(service)
+                measured = serve_and_load(
+                    variant,
+                    env={**env, "BOLTIT_DATABASE_URL": database_url},
+                    database_url=database_url,
+                    workdir=Path(tmp),
+                    bodies=boltit_bodies,
+                    load=load,
+                    warmup=args.warmup,
+                    duration=args.duration,
+                    start_timeout=args.start_timeout,
+                    in_flight=args.connections if args.client == "wrk" else 0,
+                )
+            if measured is not None:
+                results.append(measured[0])
+                persisted[variant.label] = measured[1]
 
     baseline, variants = results[0], results[1:]
     if not variants:
