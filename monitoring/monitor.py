@@ -16,6 +16,7 @@ from monitoring import cloudwatch
 from monitoring.respond import MONITOR_ACTOR, Response, respond
 from monitoring.rules import AlertConfig, load_alert_config
 from monitoring.status import MonitorStatus, collect_status
+from registry.locks import registry_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,19 @@ def run_once(
 ) -> PassResult:
     """Compute the status, act on critical model-quality alerts, publish the figures."""
     config = config or load_alert_config(settings)
-    status = collect_status(settings=settings, database=database, client=client, config=config)
-    response = respond(
-        settings=settings,
-        database=database,
-        client=client,
-        status=status,
-        actor=actor,
-        service_url=service_url,
-        verify_timeout=verify_timeout,
-    )
+    # One pass at a time per model: a second monitor acting on the same alert would open a
+    # second incident and could roll back again, onto the version that just regressed.
+    with registry_lock(database, model_name=f"monitor:{settings.model_name}", holder=actor):
+        status = collect_status(settings=settings, database=database, client=client, config=config)
+        response = respond(
+            settings=settings,
+            database=database,
+            client=client,
+            status=status,
+            actor=actor,
+            service_url=service_url,
+            verify_timeout=verify_timeout,
+        )
     result = PassResult(status=status, response=response)
     try:
         result.published = cloudwatch.publish(settings=settings, status=status)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from mlflow import MlflowClient
 
@@ -146,6 +148,41 @@ def test_a_human_re_enabling_auto_apply_is_recorded_and_respected(trained: Train
         ("monitor", False),
         ("carol", True),
     ]
+
+
+def _two_monitors_at_once(settings: Settings, client: MlflowClient, database: Database) -> None:
+    _promote(settings, client, database, "1")
+    add_tickets(database, version="1", n=200, accuracy=GOOD, seed=20)
+    _promote(settings, client, database, "2")
+    add_tickets(database, version="2", n=100, accuracy=0.3, seed=21)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        passes = list(
+            pool.map(
+                lambda actor: run_once(
+                    settings=settings, database=database, client=client, actor=actor
+                ),
+                ["monitor@host-a", "monitor@host-b"],
+            )
+        )
+    assert sorted(p.response.rolled_back_to or "-" for p in passes) == ["-", "1"]
+    assert _serving(client, settings.model_name)[PRODUCTION] == "1"
+    assert _actions(database).count("rollback") == 1
+    assert len(incidents.list_incidents(database)) == 1
+
+
+def test_two_monitors_at_once_act_once(trained: Trained) -> None:
+    settings, client, database, _ = trained
+    _two_monitors_at_once(settings, client, database)
+
+
+@pytest.mark.postgres
+def test_two_monitors_at_once_act_once_on_postgres(trained: Trained, postgres_url: str) -> None:
+    settings, client, _, _ = trained
+    database = Database(postgres_url)
+    try:
+        _two_monitors_at_once(settings, client, database)
+    finally:
+        database.dispose()
 
 
 @pytest.mark.postgres
