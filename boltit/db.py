@@ -87,6 +87,7 @@ class Database:
     def __init__(self, url: str, *, migrate_schema: bool = True, **engine_kwargs: Any) -> None:
         self.engine = create_db_engine(url, **engine_kwargs)
         self._sqlite_file = _sqlite_file(self.engine.url.render_as_string())
+        self._write_lock_path = self._lock_path("write")  # taken on every ticket commit
         if migrate_schema:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -111,17 +112,23 @@ class Database:
         hands over the moment the other writer commits. Not reentrant. PostgreSQL needs
         nothing here.
         """
-        return self.file_lock("write")
+        if self._write_lock_path is None:
+            return nullcontext()
+        return _file_lock(self._write_lock_path)
 
     def file_lock(self, name: str) -> AbstractContextManager[None]:
         """An exclusive lock called ``name`` beside a SQLite file, across threads and processes.
 
         Not reentrant. A no-op for PostgreSQL and in-memory SQLite, which need other means.
         """
+        path = self._lock_path(name)
+        return nullcontext() if path is None else _file_lock(path)
+
+    def _lock_path(self, name: str) -> Path | None:
         if self._sqlite_file is None:
-            return nullcontext()
+            return None
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        return _file_lock(self._sqlite_file.with_name(f"{self._sqlite_file.name}.{safe}-lock"))
+        return self._sqlite_file.with_name(f"{self._sqlite_file.name}.{safe}-lock")
 
     @property
     def has_file_locks(self) -> bool:

@@ -83,36 +83,28 @@ def promote(
                 if k.startswith("gate.") and v.startswith("failed")
             ],
         }
+        details: dict[str, object] = {"gates": gates}
         if status != VALIDATION_PASSED and not force:
             refused = (
                 f"version {version} has not passed its gates "
                 f"(validation_status={status or 'never validated'})"
             )
-            record_event(
-                session,
-                client,
-                action="promote",
-                actor=actor,
-                model_name=name,
-                from_version=serving,
-                to_version=version,
-                reason=reason,
-                details={"outcome": "refused", "gates": gates, "refusal": refused},
-            )
+            details.update(outcome="refused", refusal=refused)
         else:
             move_production(client, name=name, to_version=version, previous=serving)
-            record_event(
-                session,
-                client,
-                action="promote",
-                actor=actor,
-                model_name=name,
-                from_version=serving,
-                to_version=version,
-                reason=reason,
-                forced=force,
-                details={"outcome": "promoted", "gates": gates},
-            )
+            details.update(outcome="promoted")
+        record_event(
+            session,
+            client,
+            action="promote",
+            actor=actor,
+            model_name=name,
+            from_version=serving,
+            to_version=version,
+            reason=reason,
+            forced=force,  # False whenever refused: only an unforced promotion is refused
+            details=details,
+        )
     if refused is not None:
         raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")
     manifests = write_manifests(

@@ -28,17 +28,21 @@ def _isolated_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
+# Settings a developer's shell may carry that would point tests at the wrong stores.
+PROJECT_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "BOLTIT_DATABASE_URL",
+    "BOLTIT_ADMIN_TOKEN",
+    "AUTO_APPLY_ENABLED",
+    "BOLTIT_MODEL_NAME",
+)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings whose every store lives under this test's tmp_path."""
-    for name in (
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_REGISTRY_URI",
-        "BOLTIT_DATABASE_URL",
-        "BOLTIT_ADMIN_TOKEN",
-        "AUTO_APPLY_ENABLED",
-        "BOLTIT_MODEL_NAME",
-    ):
+    for name in PROJECT_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env or mlruns from the developer's folder
     return load_settings(state_dir=tmp_path / "state")

@@ -22,6 +22,7 @@ from boltit.cli import main
 from boltit.db import Database
 from boltit.settings import Settings, load_settings
 from boltit.tracking import configure_mlflow
+from tests.conftest import PROJECT_ENV
 
 # The generator's tickets are hard on purpose (a good small model scores ~0.8), so tests
 # set limits that a real model passes and a shuffled-label one (~1/8 accuracy) fails.
@@ -35,12 +36,7 @@ gates:
 latency_samples: 10
 """
 ENV_TO_CLEAR = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "BOLTIT_DATABASE_URL",
-    "BOLTIT_ADMIN_TOKEN",
-    "AUTO_APPLY_ENABLED",
-    "BOLTIT_MODEL_NAME",
+    *PROJECT_ENV,
     "BOLTIT_ARTIFACT_BUCKET",
     "BOLTIT_ARTIFACT_ROOT",
     "BOLTIT_GATES_CONFIG",

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from boltit.settings import Settings, load_settings
 from boltit.tracking import configure_mlflow
-from tests.conftest import free_port
+from tests.conftest import PROJECT_ENV, free_port
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "test-admin-token"
@@ -222,22 +222,12 @@ def iter_lines(text: str) -> Iterator[str]:
     return (line for line in text.splitlines() if line and not line.startswith("#"))
 
 
-_OUR_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "BOLTIT_DATABASE_URL",
-    "BOLTIT_ADMIN_TOKEN",
-    "AUTO_APPLY_ENABLED",
-    "BOLTIT_MODEL_NAME",
-)
-
-
 @pytest.fixture(scope="module")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings for a module-wide service: admin token, webhook secret, 0.2 s poll."""
     root = tmp_path_factory.mktemp("module")
     with pytest.MonkeyPatch.context() as patch:
-        for name in _OUR_ENV:
+        for name in PROJECT_ENV:
             patch.delenv(name, raising=False)
         yield load_settings(
             state_dir=root / "state",
