@@ -22,8 +22,14 @@ def record(
     reason: str | None = None,
     forced: bool = False,
     details: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
-    """Add one event to the history in the caller's transaction."""
+    """Add one event to the history in the caller's transaction.
+
+    Args:
+        at: When it happened, if not now; an action that moves an alias is dated when the
+            move began, so the replicas' swaps it causes come after it in the history.
+    """
     event = AuditEvent(
         action=action,
         actor=actor,
@@ -34,6 +40,8 @@ def record(
         forced=forced,
         details=details,
     )
+    if at is not None:
+        event.at = at
     session.add(event)
     session.flush()
     return event

@@ -81,6 +81,7 @@ def record_event(
     reason: str | None = None,
     forced: bool = False,
     details: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
     """Write the history row in the caller's transaction and refresh the tag summary."""
     event = audit.record(
@@ -93,6 +94,7 @@ def record_event(
         reason=reason,
         forced=forced,
         details=details,
+        at=at,
     )
     summarise_on_model(client, name=model_name, key=action, text=event_summary(event))
     return event

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from boltit.db import Database
 from boltit.errors import BadInputError, GateFailedError
 from boltit.names import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
 from registry.access import aliases, get_version, registry_errors
 from registry.evaluation import load_version
@@ -84,6 +85,7 @@ def promote(
             ],
         }
         details: dict[str, object] = {"gates": gates}
+        moved_at = None
         if status != VALIDATION_PASSED and not force:
             refused = (
                 f"version {version} has not passed its gates "
@@ -91,6 +93,7 @@ def promote(
             )
             details.update(outcome="refused", refusal=refused)
         else:
+            moved_at = utcnow()
             move_production(client, name=name, to_version=version, previous=serving)
             details.update(outcome="promoted")
         record_event(
@@ -104,6 +107,7 @@ def promote(
             reason=reason,
             forced=force,  # False whenever refused: only an unforced promotion is refused
             details=details,
+            at=moved_at,
         )
     if refused is not None:
         raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")

@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from boltit.db import Database
 from boltit.errors import BadInputError, NotFoundError
 from boltit.names import PREVIOUS, PRODUCTION
+from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
 from registry.access import aliases, get_version
 from registry.evaluation import load_version
@@ -81,6 +82,7 @@ def rollback(
         get_version(client, name=name, version=target)
         load_version(name=name, version=target)
         new_previous = served_before(timeline, version=target, excluding={serving})
+        moved_at = utcnow()
         move_production(client, name=name, to_version=target, previous=new_previous)
         record_event(
             session,
@@ -92,6 +94,7 @@ def rollback(
             to_version=target,
             reason=reason,
             details={"outcome": "rolled_back", "previous": new_previous},
+            at=moved_at,
         )
     manifests = write_manifests(
         settings,

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from boltit.db import Database
 from boltit.errors import BoltitError
 from boltit.names import PRODUCTION, STAGE_ARCHIVED, STAGE_PRODUCTION
+from boltit.schema import utcnow
 from boltit.settings import Settings
 from registry.access import aliases, registry_errors
 from registry.gate_config import GateConfig, load_gate_config
@@ -115,6 +116,7 @@ def sync_once(
     with registry_lock(database, model_name=name, holder=actor) as session:
         if detect_change(client, database, name=name) != change:
             return None  # someone moved it again meanwhile; the next sync sees the new state
+        moved_at = utcnow()
         if action == "accept" and change.version is not None:
             move_production(client, name=name, to_version=change.version, previous=change.recorded)
             outcome = "accepted"
@@ -148,6 +150,7 @@ def sync_once(
             to_version=change.version,
             reason=why,
             details=details,
+            at=moved_at,
         )
         if outcome == "reverted":
             record_event(
@@ -160,6 +163,7 @@ def sync_once(
                 to_version=change.recorded,
                 reason=why,
                 details=details,
+                at=moved_at,
             )
     if outcome == "accepted" and change.version is not None:
         write_manifests(
