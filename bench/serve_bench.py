@@ -294,6 +294,9 @@ def prepare_registry(state_dir: Path, rows: int) -> tuple[dict[str, str], str]:
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
             "AUTO_APPLY_ENABLED": "true",
+            # The load carries no token (mlflow models serve takes none either); the service
+            # refuses to start open unless told.
+            "BOLTIT_INSECURE_OPEN": "true",
         }
     )
     return env, version

@@ -23,10 +23,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from boltit.evaluation import auto_apply
 from boltit.settings import load_settings
 from boltit.tracking import configure_mlflow
 from training.data import load_file
-from training.evaluate import auto_apply, evaluate
+from training.evaluate import evaluate
 from training.model import ModelConfig
 from training.train import TrainConfig, split, train
 
@@ -107,7 +108,7 @@ def _ours(dataset: Any, latency_samples: int) -> dict[str, Any]:
     for threshold in THRESHOLDS:
         suffix = f"{threshold:g}".replace(".", "_")
         figures[f"coverage_at_{threshold:g}"] = m[f"auto_apply_coverage_at_{suffix}"]
-        figures[f"precision_at_{threshold:g}"] = m[f"auto_apply_precision_at_{suffix}"]
+        figures[f"precision_at_{threshold:g}"] = m.get(f"auto_apply_precision_at_{suffix}")
     return figures
 
 
@@ -148,9 +149,9 @@ def _peer(train_frame: Any, eval_frame: Any, latency_samples: int) -> dict[str, 
         "predict_cpu_p95_ms": float(np.percentile(cpu, 95)),
     }
     for threshold in THRESHOLDS:
-        figures_at = auto_apply(confidence, correct, threshold)
-        figures[f"coverage_at_{threshold:g}"] = figures_at["coverage"]
-        figures[f"precision_at_{threshold:g}"] = figures_at["precision"]
+        figures_at = auto_apply(confidence=confidence, correct=correct, threshold=threshold)
+        figures[f"coverage_at_{threshold:g}"] = figures_at.coverage
+        figures[f"precision_at_{threshold:g}"] = figures_at.precision
     return figures
 
 

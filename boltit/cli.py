@@ -17,7 +17,7 @@ from boltit.settings import load_settings
 
 def build_app() -> typer.Typer:
     """Assemble the CLI from each package's own ``register`` function."""
-    from boltit import demo, flags_cli
+    from boltit import clients_cli, demo, flags_cli
     from data_checks import cli as data_checks_cli
     from monitoring import cli as monitoring_cli
     from registry import cli as registry_cli
@@ -51,6 +51,7 @@ def build_app() -> typer.Typer:
         data_checks_cli,
         monitoring_cli,
         flags_cli,
+        clients_cli,
         demo,
     ):
         module.register(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from boltit.errors import BoltitError
 from boltit.settings import normalise_database_url
@@ -40,10 +42,52 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 
 def _sqlite_file(url: str) -> Path | None:
-    if not url.startswith("sqlite"):
+    if not url.startswith("sqlite") or "///" not in url:  # ``sqlite://`` is in memory
         return None
     path = url.split("///", 1)[-1].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
+
+
+# One advisory-lock key for creating or migrating any store of the project on PostgreSQL
+# (advisory locks are scoped to one database, so stores in other databases do not share it).
+_INITIALISATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"boltit store initialisation").digest()[:8], "big", signed=True
+)
+
+
+def initialisation_lock(url: str) -> AbstractContextManager[None]:
+    """Exclusive lock for creating or migrating the database at ``url``, across processes.
+
+    The first process to open a fresh store migrates it while the others wait here, then
+    find it migrated: migrations run side by side break the store (issue 13). A file lock
+    beside a SQLite file, an advisory lock on PostgreSQL, nothing for other databases and
+    in-memory SQLite.
+    """
+    url = normalise_database_url(url)
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _file_lock(path.with_name(f"{path.name}.init-lock"))
+    if url.startswith("postgresql"):
+        return _advisory_lock(url)
+    return nullcontext()
+
+
+@contextmanager
+def _advisory_lock(url: str) -> Iterator[None]:
+    # A connection of its own, closed afterwards: closing releases the lock even when the
+    # unlock is never reached.
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            key = {"key": _INITIALISATION_LOCK_KEY}
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -68,11 +112,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision, one process at a time."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
-        with engine.begin() as connection:
+        with (
+            initialisation_lock(engine.url.render_as_string(hide_password=False)),
+            engine.begin() as connection,
+        ):
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:

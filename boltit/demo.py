@@ -22,6 +22,7 @@ from boltit.context import app_context
 from boltit.errors import BoltitError
 from boltit.settings import Settings
 
+DEMO_CLIENT = "demo-agents"
 SAMPLE_TICKETS = (
     "My laptop screen is broken and flickers when I open the lid",
     "Please reset my VPN password, it expired this morning",
@@ -69,8 +70,10 @@ def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) 
     _boltit(app, "validate", v1, "--min-accuracy", "0.85", expect=(0,))
     _boltit(app, "promote", v1, "--reason", "demo: first release")
 
+    # The agents' tool authenticates like any client: the service refuses to start open.
+    headers = _demo_client(settings)
     with _service(settings) as url:
-        _show_classifications(url)
+        _show_classifications(url, headers)
 
         v2 = _train(app, settings, "--rows", str(rows + 2000), "--seed", "11")
         _boltit(app, "validate", v2, "--min-accuracy", "0.85", expect=(0, 1))
@@ -92,7 +95,7 @@ def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) 
         _boltit(app, "promote", v3, "--force", "--reason", "demo: simulated bad release")
         _wait_for_version(url, v3)
 
-        _send_labelled_traffic(url, count=feedback)
+        _send_labelled_traffic(url, count=feedback, headers=headers)
         _boltit(app, "monitor", "--once", "--service-url", url)
         _wait_for_version(url, v1)
         _boltit(app, "flags", "show")
@@ -167,9 +170,26 @@ def _service(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _show_classifications(url: str) -> None:
+def _demo_client(settings: Settings) -> dict[str, str]:
+    """A client token for the demo's agents (scopes classify, feedback, read), as headers."""
+    from boltit.clients import ClientFile
+
+    scopes = ("classify", "feedback", "read")
+    clients = ClientFile(settings.clients_path)
+    if any(client.name == DEMO_CLIENT for client in clients.read()):
+        clients.revoke(DEMO_CLIENT)  # a rerun: the earlier token was shown once and is gone
+    _, token = clients.create(DEMO_CLIENT, scopes)
+    out.print()
+    command = " ".join(f"--scope {scope}" for scope in scopes)
+    out.rule(f"[bold cyan]$ boltit token create {DEMO_CLIENT} {command}", align="left")
+    out.print(f"  client {DEMO_CLIENT!r}: its token is sent as 'Authorization: Bearer ...'")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _show_classifications(url: str, headers: dict[str, str]) -> None:
     for text in SAMPLE_TICKETS:
-        body = httpx.post(f"{url}/classify", json={"text": text}, timeout=10).json()
+        answer = httpx.post(f"{url}/classify", json={"text": text}, headers=headers, timeout=10)
+        body = answer.json()
         decision = "auto-applied" if body["auto_applied"] else "triage"
         out.print(
             f"  {text[:58]:<58} -> {body['category']:<22} {body['confidence']:.2f} "
@@ -190,7 +210,7 @@ def _wait_for_version(url: str, version: str, timeout: float = 30.0) -> None:
     raise DemoFailed(f"the service did not switch to v{version} within {timeout:.0f} s")
 
 
-def _send_labelled_traffic(url: str, *, count: int) -> None:
+def _send_labelled_traffic(url: str, *, count: int, headers: dict[str, str]) -> None:
     """Tickets arrive, agents correct them: feedback is the ground truth the monitor reads."""
     from training.generator import generate_tickets
 
@@ -198,7 +218,7 @@ def _send_labelled_traffic(url: str, *, count: int) -> None:
     out.rule(f"[bold cyan]{count} tickets arrive and agents send feedback", align="left")
     tickets = generate_tickets(count, seed=29)
     wrong = 0
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as http:
         for row in tickets.itertuples(index=False):
             body = http.post("/classify", json={"text": row.text}).json()
             wrong += body["category"] != row.category

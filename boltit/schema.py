@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -60,12 +71,42 @@ class Ticket(Base):
     feedback_category: Mapped[str | None] = mapped_column(String(128))
     feedback_priority: Mapped[str | None] = mapped_column(String(16))
     feedback_at: Mapped[datetime | None]
+    # Who sent the current label (the authenticated client), and whether it named a category
+    # no served version knew when it was accepted.
+    feedback_client: Mapped[str | None] = mapped_column(String(128))
+    feedback_new_category: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # Every label given, oldest first. Loaded with the ticket in one IN query per batch, so
+    # an export of thousands of tickets does not issue a query per ticket.
+    feedback_history: Mapped[list[TicketFeedback]] = relationship(
+        order_by="TicketFeedback.id", lazy="selectin", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_version_created", "model_version", "created_at"),
         Index("ix_tickets_feedback_at", "feedback_at"),
     )
+
+
+class TicketFeedback(Base):
+    """One label an agent gave a ticket; the newest is the ticket's current label.
+
+    Nothing here is updated or deleted: a correction is a new row, so a poisoned label can
+    be traced to who sent it and when it was replaced.
+    """
+
+    __tablename__ = "ticket_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    category: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[str | None] = mapped_column(String(16))
+    new_category: Mapped[bool] = mapped_column(Boolean, default=False)
+    client: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # ``feedback`` (POST) or ``correction`` (PUT)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ShadowPrediction(Base):
@@ -98,6 +139,20 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     details: Mapped[dict[str, Any] | None]
+
+
+class RegistryLock(Base):
+    """One row per model name, locked while a promotion or rollback runs (``registry.locks``).
+
+    Declared here as well so that Alembic's autogenerate sees every table the migrations
+    create and proposes no drop.
+    """
+
+    __tablename__ = "registry_locks"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FeatureFlag(Base):

@@ -54,6 +54,43 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(256, ge=1, le=256, validation_alias="BOLTIT_MAX_BATCH_SIZE")
     # Sub-millisecond predictions are cheaper inline than a threadpool hop (see bench/).
     predict_inline: bool = Field(True, validation_alias="BOLTIT_PREDICT_INLINE")
+    # The service's budget for one single-ticket prediction; the latency gate's absolute limit.
+    single_predict_budget_ms: float = Field(
+        50.0, gt=0.0, le=10_000.0, validation_alias="BOLTIT_SINGLE_PREDICT_BUDGET_MS"
+    )
+    # Counted as the body streams in (chunked or not); 32 MiB holds a full batch of maximal
+    # texts, JSON-escaped.
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, le=1024**3, validation_alias="BOLTIT_MAX_BODY_BYTES"
+    )
+    # A version whose load failed is retried after this many seconds, doubling up to the cap.
+    load_retry_seconds: float = Field(
+        1.0, gt=0.0, le=3600.0, validation_alias="BOLTIT_LOAD_RETRY_SECONDS"
+    )
+    load_retry_max_seconds: float = Field(
+        60.0, gt=0.0, le=3600.0, validation_alias="BOLTIT_LOAD_RETRY_MAX_SECONDS"
+    )
+
+    # Who may call the service: named clients with scopes and hashed tokens (``boltit token``).
+    clients_file: Path | None = Field(None, validation_alias="BOLTIT_CLIENTS_FILE")
+    # Lets callers without a token classify, send feedback and export; never admin. Such
+    # feedback is stored but the monitor ignores it.
+    insecure_open: bool = Field(False, validation_alias="BOLTIT_INSECURE_OPEN")
+    # A client that sends this share of the monitoring window's feedback within
+    # ``feedback_flood_window_minutes`` (and at least ``feedback_flood_min`` labels) is reported.
+    feedback_flood_share: float = Field(
+        0.25, gt=0.0, le=1.0, validation_alias="BOLTIT_FEEDBACK_FLOOD_SHARE"
+    )
+    feedback_flood_window_minutes: float = Field(
+        60.0, gt=0.0, validation_alias="BOLTIT_FEEDBACK_FLOOD_WINDOW_MINUTES"
+    )
+    feedback_flood_min: int = Field(100, ge=1, validation_alias="BOLTIT_FEEDBACK_FLOOD_MIN")
+
+    # Registry. ``rollback --to V`` needs --force --reason while an incident that marked V
+    # regressed (or rolled back from it) is open, or was opened or closed this many days ago.
+    rollback_guard_days: float = Field(
+        30.0, ge=0.0, le=3650.0, validation_alias="BOLTIT_ROLLBACK_GUARD_DAYS"
+    )
 
     # Config files that make gates, alert rules and drift thresholds data.
     gates_config: Path | None = Field(None, validation_alias="BOLTIT_GATES_CONFIG")
@@ -97,6 +134,11 @@ class Settings(BaseSettings):
     def artifact_root(self) -> str:
         """Artifact location for the experiment this project creates."""
         return self.artifact_root_override or (self.state_dir.resolve() / "artifacts").as_uri()
+
+    @property
+    def clients_path(self) -> Path:
+        """The clients file: ``BOLTIT_CLIENTS_FILE`` or ``clients.json`` in the state folder."""
+        return self.clients_file or self.state_dir / "clients.json"
 
     def admin_token_value(self) -> str | None:
         """The admin token, or None when admin writes must be refused."""

@@ -36,6 +36,8 @@ class ExpectationOutcome:
         observed: What was seen, readable in a terminal table.
         expectation: The GX expectation type behind it.
         value: The main observed figure (a share, a count, a ratio), when there is one.
+        categories: The categories that failed a per-category check (too few rows, too
+            small beside the biggest, not allowed), so the message can name them.
     """
 
     name: str
@@ -43,6 +45,13 @@ class ExpectationOutcome:
     observed: str
     expectation: str = ""
     value: float | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The check's name, with the categories that failed it: ``min_rows_per_class
+        (Printers)``."""
+        return f"{self.name} ({', '.join(self.categories)})" if self.categories else self.name
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class ExpectationOutcome:
             "observed": self.observed,
             "expectation": self.expectation,
             "value": self.value,
+            "categories": list(self.categories),
         }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,11 +195,46 @@ def run_training_data_suite(
             ),
         ),
     ]
+    classes = frames.class_counts(frame)
     batches = [
         Batch(TRAINING_DATA, rows, row_checks),
-        Batch(f"{TRAINING_DATA}_classes", frames.class_counts(frame), class_checks, "categories"),
+        Batch(f"{TRAINING_DATA}_classes", classes, class_checks, "categories"),
     ]
-    return _report(TRAINING_DATA, batches, data_docs_dir)
+    report = _report(TRAINING_DATA, batches, data_docs_dir)
+    return _name_failing_categories(report, frame, classes, config)
+
+
+def _name_failing_categories(
+    report: SuiteReport, frame: pd.DataFrame, classes: pd.DataFrame, config: TrainingDataConfig
+) -> SuiteReport:
+    """Attach the categories behind each failed per-category check to its outcome.
+
+    A label nobody meant (feedback naming a category no model knows) shows up as a
+    category with a handful of rows; naming it tells the user which labels to fix.
+    """
+    counts = dict(zip(classes[frames.CATEGORY], classes[frames.CLASS_ROWS], strict=True))
+    biggest = max(counts.values(), default=0)
+    culprits = {
+        "min_rows_per_class": [c for c, n in counts.items() if n < config.min_rows_per_class],
+        # The categories too small beside the biggest one, smallest first.
+        "class_imbalance_ratio": [
+            c
+            for c, n in sorted(counts.items(), key=lambda kv: kv[1])
+            if n * config.max_imbalance_ratio < biggest
+        ],
+        "labels_allowed": sorted(
+            set(frame[frames.CATEGORY].dropna().astype(str)) - set(config.allowed_labels or ())
+        )
+        if config.allowed_labels is not None
+        else [],
+    }
+    outcomes = [
+        replace(o, categories=tuple(str(c) for c in culprits[o.name]))
+        if not o.success and culprits.get(o.name)
+        else o
+        for o in report.outcomes
+    ]
+    return replace(report, outcomes=outcomes)
 
 
 def run_prediction_log_suite(

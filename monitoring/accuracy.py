@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from boltit.db import Database
 from boltit.errors import BadInputError
+from boltit.evaluation import feedback_outcomes, live_accuracy
 from boltit.schema import utcnow
 from monitoring import metrics
 from monitoring.status import aliases, validation_accuracy
@@ -33,9 +34,12 @@ class AccuracyReport:
 
 
 def _breakdown(frame: pd.DataFrame, key: pd.Series, name: str) -> pd.DataFrame:
-    labelled = frame["feedback_category"].notna()
-    hits = (frame["category"] == frame["feedback_category"]) & labelled
-    table = pd.DataFrame({name: key, "labelled": labelled, "correct": hits, "tickets": 1})
+    labelled, hits = feedback_outcomes(
+        frame["category"].to_numpy(), frame["feedback_category"].to_numpy()
+    )
+    table = pd.DataFrame(
+        {name: key.to_numpy(), "labelled": labelled, "correct": hits, "tickets": 1}
+    )
     grouped = table.groupby(name, sort=True)[["tickets", "labelled", "correct"]].sum()
     grouped["accuracy"] = grouped["correct"] / grouped["labelled"].where(grouped["labelled"] > 0)
     return grouped.reset_index()
@@ -54,19 +58,15 @@ def recompute_accuracy(
     since = metrics.window_start(now or utcnow(), days)
     with database.session() as session:
         frame = metrics.load_tickets(session, since=since)
-    labelled = int(frame["feedback_category"].notna().sum())
-    correct = int(
-        (
-            (frame["category"] == frame["feedback_category"]) & frame["feedback_category"].notna()
-        ).sum()
-    )
+        # The figure serving's classification_accuracy_7d and the monitor report.
+        overall = live_accuracy(session, since=since)
     day = frame["created_at"].dt.strftime("%Y-%m-%d")
     truth = frame["feedback_category"].fillna("(no feedback)")
     return AccuracyReport(
         since=since,
         tickets=len(frame),
-        labelled=labelled,
-        accuracy=correct / labelled if labelled else None,
+        labelled=overall.labelled,
+        accuracy=overall.accuracy,
         by_day=_breakdown(frame, day, "day"),
         by_version=_breakdown(frame, frame["model_version"], "model_version"),
         by_category=_breakdown(frame, truth, "category"),

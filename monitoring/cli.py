@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,7 @@ from boltit.context import app_context
 from boltit.errors import BadInputError
 
 if TYPE_CHECKING:  # the monitoring stack imports mlflow and pandas; `--help` needs neither
+    from monitoring.feedback_sources import FeedbackSources
     from monitoring.monitor import PassResult
     from monitoring.status import MonitorStatus
 
@@ -21,6 +23,11 @@ _LEVEL_STYLE = {"ok": "green", "no_data": "dim", "warning": "yellow", "critical"
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _limit(sign: str, value: float) -> str:
+    # NaN: a relative rule with no evaluation-set figure to be relative to.
+    return "-" if value != value else f"{sign} {value:.3g}"
 
 
 def status_table(status: MonitorStatus) -> Table:
@@ -38,24 +45,29 @@ def status_table(status: MonitorStatus) -> Table:
             evaluation.label,
             evaluation.kind.value,
             _fmt(evaluation.value),
-            f"{sign} {evaluation.warning:g}",
-            f"{sign} {evaluation.critical:g}",
+            _limit(sign, evaluation.warning),
+            _limit(sign, evaluation.critical),
             str(evaluation.samples),
             f"[{style}]{evaluation.level.value}[/]",
         )
     return table
 
 
+def print_verdicts(status: MonitorStatus) -> None:
+    """The sequential test and every verdict that is not plainly ok, with what it rests on."""
+    for evaluation in status.evaluations:
+        if evaluation.rule == "sequential_regression" or evaluation.level.value in (
+            "warning",
+            "critical",
+        ):
+            acts = " [incident]" if evaluation.opens_incident else ""
+            out.print(evaluation.describe() + acts, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print_pass(result: PassResult) -> None:
     status, response = result.status, result.response
     out.print(status_table(status))
-    if status.baseline is not None and status.sequential is not None:
-        out.print(
-            f"sequential test: {status.sequential.observations} labelled tickets since "
-            f"v{status.production} went live, statistic {status.sequential.statistic:.2f} / "
-            f"{status.sequential.threshold:g} against {status.baseline.source} "
-            f"({status.baseline.accuracy:.3f})"
-        )
+    print_verdicts(status)
     if response.opened:
         out.print(f"[bold red]incident #{response.incident_id} opened[/]; auto-apply disabled")
     for note in response.notes:
@@ -71,8 +83,18 @@ def _print_pass(result: PassResult) -> None:
         out.print(f"published {len(result.published)} metrics to CloudWatch")
     if result.publish_error:
         out.print(f"[yellow]CloudWatch: {result.publish_error}[/]")
-    if not status.critical_quality():
+    if result.feedback is not None:
+        _print_feedback_sources(result.feedback)
+    if not status.incident_alerts():
         out.print(f"overall: {status.worst.value}")
+
+
+def _print_feedback_sources(sources: FeedbackSources) -> None:
+    from monitoring.feedback_sources import describe_sources
+
+    for line in describe_sources(sources):
+        style = "bold yellow" if line.startswith("feedback flood") else "dim"
+        out.print(f"[{style}]{line}[/]", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -144,12 +166,13 @@ def register(app: typer.Typer) -> None:
                 client=context.mlflow_client,
             )
         out.print(status_table(status))
-        if status.sequential is not None and status.baseline is not None:
-            out.print(
-                f"sequential test: statistic {status.sequential.statistic:.2f} / "
-                f"{status.sequential.threshold:g} over {status.sequential.observations} labelled "
-                f"tickets, baseline {status.baseline.accuracy:.3f} ({status.baseline.source})"
-            )
+        print_verdicts(status)
+        from monitoring.feedback_sources import check_feedback
+
+        since = status.computed_at - timedelta(days=status.config.window_days)
+        _print_feedback_sources(
+            check_feedback(context.database, settings=context.settings, since=since)
+        )
         out.print(f"overall: {status.worst.value}")
 
     app.add_typer(monitor, name="monitor")

@@ -17,6 +17,7 @@ from boltit import audit
 from boltit.db import Database
 from boltit.settings import Settings
 from monitoring import metrics
+from monitoring.rules import Level
 from monitoring.status import SERVING_ACTIONS, MonitorStatus
 
 log = logging.getLogger(__name__)
@@ -87,26 +88,52 @@ def promotion_hint(*, database: Database, status: MonitorStatus) -> Hint:
 
 
 def category_hint(status: MonitorStatus) -> Hint:
-    """Are all categories affected, or a few? (Runbook: "all categories or specific ones?")"""
+    """Are all categories affected, or a few? (Runbook: "all categories or specific ones?")
+
+    Each category is judged against its own recall on the version's evaluation set (the
+    ``category_accuracy`` rule), so a category that was always hard is not a suspect.
+    """
     figures = status.quality.category_accuracy
     if not figures:
         return Hint("categories", "no labelled tickets per category yet", False)
-    try:
-        limit = status.config.rule("category_accuracy").critical
-    except KeyError:
-        limit = status.config.rule("accuracy_7d").critical
-    worst = sorted(figures.items(), key=lambda item: item[1].accuracy)[:3]
-    listed = ", ".join(f"{name} {f.accuracy:.2f} (n={f.labelled})" for name, f in worst)
-    low = [name for name, f in figures.items() if f.accuracy < limit]
+    verdicts = {e.subject: e for e in status.evaluations if e.subject is not None}
+
+    def shortfall(name: str) -> float:
+        verdict = verdicts.get(name)
+        if verdict is None or verdict.reference is None:
+            return 0.0
+        return verdict.reference - figures[name].accuracy
+
+    def shown(name: str) -> str:
+        verdict, measured = verdicts.get(name), figures[name]
+        against = (
+            f" vs {verdict.reference:.2f} on evaluation"
+            if verdict is not None and verdict.reference is not None
+            else ""
+        )
+        return f"{name} {measured.accuracy:.2f}{against} (n={measured.labelled})"
+
+    worst = sorted(figures, key=shortfall, reverse=True)[:3]
+    low = [
+        name
+        for name, verdict in verdicts.items()
+        if name in figures and verdict.level in (Level.warning, Level.critical)
+    ]
     scope = (
         "all categories" if len(low) == len(figures) else f"{len(low)} of {len(figures)} categories"
     )
     return Hint(
         "categories",
-        f"{scope} below {limit:g} accuracy; worst: {listed}",
+        f"{scope} below their evaluation-set recall by the category_accuracy margins; "
+        f"largest shortfalls: {', '.join(shown(name) for name in worst)}",
         suspicious=bool(low),
         details={
-            name: {"accuracy": f.accuracy, "labelled": f.labelled} for name, f in figures.items()
+            name: {
+                "accuracy": f.accuracy,
+                "labelled": f.labelled,
+                "evaluation_recall": verdicts[name].reference if name in verdicts else None,
+            }
+            for name, f in figures.items()
         },
     )
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from boltit.evaluation import LiveAccuracy, feedback_outcomes
 from boltit.names import PREDICTION_ERROR
 from boltit.schema import AuditEvent, Ticket
 
@@ -77,7 +79,7 @@ def load_tickets(
 ) -> pd.DataFrame:
     """Stored tickets as a frame (columns ``TICKET_COLUMNS``, plus ``text``), oldest first."""
     columns = [*TICKET_COLUMNS, "text"] if with_text else TICKET_COLUMNS
-    query = select(*(getattr(Ticket, column) for column in columns))
+    query = select(*(_ticket_column(column) for column in columns))
     if since is not None:
         query = query.where(Ticket.created_at >= since)
     if until is not None:
@@ -89,6 +91,15 @@ def load_tickets(
     for column in ("created_at", "feedback_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+def _ticket_column(name: str) -> Any:
+    # Only a label from an authenticated client is ground truth: anonymous feedback (sent to a
+    # BOLTIT_INSECURE_OPEN service) stays in the store but never moves the monitor's figures.
+    if name in ("feedback_category", "feedback_at"):
+        column = getattr(Ticket, name)
+        return case((Ticket.feedback_client.is_not(None), column), else_=None).label(name)
+    return getattr(Ticket, name)
 
 
 def count_prediction_errors(
@@ -122,13 +133,15 @@ def compute_snapshot(
         low_confidence_threshold: Tickets below this confidence are counted as low-confidence.
     """
     tickets = len(frame)
-    labelled_frame = frame[frame["feedback_category"].notna()]
-    labelled = len(labelled_frame)
-    hits = labelled_frame["category"] == labelled_frame["feedback_category"]
-    correct = int(hits.sum())
+    # The same definition as serving's classification_accuracy_7d (boltit.evaluation).
+    has_label, right = feedback_outcomes(
+        frame["category"].to_numpy(), frame["feedback_category"].to_numpy()
+    )
+    live = LiveAccuracy(labelled=int(has_label.sum()), correct=int(right.sum()))
     by_category: dict[str, CategoryAccuracy] = {}
-    if labelled:
-        grouped = hits.groupby(labelled_frame["feedback_category"])
+    if live.labelled:
+        hits = pd.Series(right[has_label])
+        grouped = hits.groupby(frame["feedback_category"].to_numpy()[has_label])
         for category, values in grouped:
             by_category[str(category)] = CategoryAccuracy(
                 accuracy=float(values.mean()), labelled=len(values)
@@ -139,9 +152,9 @@ def compute_snapshot(
     return Snapshot(
         window_days=window_days,
         tickets=tickets,
-        labelled=labelled,
-        correct=correct,
-        accuracy=correct / labelled if labelled else None,
+        labelled=live.labelled,
+        correct=live.correct,
+        accuracy=live.accuracy,
         mean_confidence=float(confidence.mean()) if tickets else None,
         errors=errors,
         error_rate=errors / attempts if attempts else None,

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from mlflow import MlflowClient
 
@@ -13,6 +14,7 @@ from boltit.db import Database
 from boltit.errors import BoltitError
 from boltit.settings import Settings
 from monitoring import cloudwatch
+from monitoring.feedback_sources import FeedbackSources, check_feedback
 from monitoring.respond import MONITOR_ACTOR, Response, respond
 from monitoring.rules import AlertConfig, load_alert_config
 from monitoring.status import MonitorStatus, collect_status
@@ -29,6 +31,7 @@ class PassResult:
     response: Response
     published: list[str] = field(default_factory=list)
     publish_error: str | None = None
+    feedback: FeedbackSources | None = None
 
 
 def run_once(
@@ -57,6 +60,13 @@ def run_once(
             verify_timeout=verify_timeout,
         )
     result = PassResult(status=status, response=response)
+    # Reported and audited only: a flood is for a human to judge, never a reason to act.
+    result.feedback = check_feedback(
+        database,
+        settings=settings,
+        since=status.computed_at - timedelta(days=status.config.window_days),
+        actor=actor,
+    )
     try:
         result.published = cloudwatch.publish(settings=settings, status=status)
     except BoltitError as exc:

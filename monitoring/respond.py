@@ -106,28 +106,73 @@ def decide_rollback(status: MonitorStatus) -> RollbackDecision:
 
 
 def _regressed_since_promotion(status: MonitorStatus) -> tuple[bool, str]:
+    """Did Production do worse than it proved since it went live? With the evidence, and how
+    sure it is (statistic, threshold, labelled tickets)."""
     if status.promoted_at is None:
         return False, "the history records no promotion of the current version"
-    if status.sequential is not None and status.sequential.alarm:
-        return True, (
-            f"sequential test alarmed after {status.sequential.alarm_at} labelled tickets, "
-            f"accuracy {status.sequential.accuracy:.3f} "
-            f"vs baseline {status.sequential.baseline:.3f}"
+    proven = status.proven
+    if proven is None:
+        return False, (
+            f"v{status.production} has no proven accuracy, so a regression relative to it "
+            "cannot be established"
         )
-    try:
-        rule = status.config.rule("accuracy_7d")
-    except KeyError:
-        return False, "no accuracy rule configured"
-    post, pre = status.post_promotion_accuracy, status.pre_promotion_accuracy
-    if (
-        post is not None
-        and status.post_promotion_labelled >= rule.min_samples
-        and rule.grade(post, status.post_promotion_labelled) is rules.Level.critical
-        and (pre is None or rule.grade(pre, rule.min_samples) is not rules.Level.critical)
-    ):
-        before = f"{pre:.3f}" if pre is not None else "unknown"
-        return True, f"accuracy since promotion {post:.3f} (before: {before})"
-    return False, "accuracy since promotion is not critically low"
+    sequential = status.sequential
+    if sequential is not None and sequential.alarm:
+        return True, (
+            f"sequential test alarmed after {sequential.alarm_at} labelled tickets "
+            f"(statistic {sequential.peak:.2f} >= {sequential.threshold:g}), live accuracy "
+            f"{sequential.accuracy:.3f} over {sequential.observations} labelled vs H0 "
+            f"{sequential.baseline:.3f} ({proven.describe()})"
+        )
+    comparison = status.comparison
+    minimum = _floor_min_samples(status)
+    if comparison is not None and comparison.below and comparison.live.labelled >= minimum:
+        return True, f"below what it proved: {comparison.describe()} < {comparison.alpha:g}"
+    floor = _unaccepted_under_floor(status)
+    if floor is not None:
+        return True, floor
+    if sequential is not None:
+        return False, (
+            f"performs as it proved: sequential statistic {sequential.statistic:.2f} < "
+            f"{sequential.threshold:g} over {sequential.observations} labelled tickets "
+            f"since it went live (live {_fmt(sequential.accuracy)}, {proven.describe()})"
+        )
+    return False, "no labelled tickets since it went live"
+
+
+def _unaccepted_under_floor(status: MonitorStatus) -> str | None:
+    """A version that never passed its gates is held to the runbook's floor as written: its
+    accuracy since it went live significantly below the floor counts as a regression."""
+    figures = status.figures
+    if figures is None or figures.accepted or status.comparison is None:
+        return None
+    for rule in status.config.rules:
+        if rule.incident != rules.BELOW_PROVEN:
+            continue
+        floor = rules.ProvenAccuracy(figures.version, rule.critical, None, "the runbook's floor")
+        test = rules.compare_with_proven(
+            status.comparison.live, floor, confidence=0.5, alpha=rule.alpha
+        )
+        if test.below and test.live.labelled >= rule.min_samples:
+            return (
+                f"v{figures.version} never passed its gates (validation_status="
+                f"{figures.validation_status or 'never validated'}) and is below the runbook's "
+                f"floor {rule.critical:g} since it went live: live {test.live.accuracy or 0:.3f} "
+                f"over {test.live.labelled} labelled, one-sided binomial p = "
+                f"{test.p_value:.3g} < {rule.alpha:g}"
+            )
+    return None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _floor_min_samples(status: MonitorStatus) -> int:
+    for rule in status.config.rules:
+        if rule.incident == rules.BELOW_PROVEN:
+            return rule.min_samples
+    return 1
 
 
 def _previous_accuracy(status: MonitorStatus) -> tuple[float | None, str]:
@@ -135,9 +180,9 @@ def _previous_accuracy(status: MonitorStatus) -> tuple[float | None, str]:
     if figures is None:
         return None, ""
     if figures.live_accuracy is not None and figures.live_labelled >= 50:
-        return figures.live_accuracy, "live accuracy"
-    if figures.validation_accuracy is not None:
-        return figures.validation_accuracy, "validation accuracy"
+        return figures.live_accuracy, f"live accuracy over {figures.live_labelled} labelled"
+    if figures.proven is not None:
+        return figures.proven.accuracy, "proven accuracy"
     return None, ""
 
 
@@ -151,7 +196,10 @@ def respond(
     service_url: str | None = None,
     verify_timeout: float = 30.0,
 ) -> Response:
-    """Act on critical model-quality alerts, following the runbook's order.
+    """Act on critical verdicts that open an incident, following the runbook's order.
+
+    Report-only verdicts (e.g. the accuracy floor for a model performing as it proved) never
+    open an incident, turn auto-apply off or roll back.
 
     Args:
         settings: Settings of this process.
@@ -164,7 +212,7 @@ def respond(
         verify_timeout: Seconds to wait for the service to report the rolled-back version.
     """
     response = Response()
-    critical = status.critical_quality()
+    critical = status.incident_alerts()
     if not critical:
         return response
     name = status.model_name
@@ -211,7 +259,7 @@ def respond(
             AUTO_APPLY_FLAG,
             enabled=False,
             actor=actor,
-            reason=f"incident #{incident_id}: critical model-quality alert",
+            reason=f"incident #{incident_id}: " + ", ".join(e.label for e in critical),
         )
         message = "auto-apply disabled" if was_on else "auto-apply was already off; kept off"
         incidents.add_event(session, incident, kind=incidents.AUTO_APPLY_DISABLED, message=message)
@@ -431,12 +479,16 @@ def impact_figures(status: MonitorStatus) -> dict[str, Any]:
 def detection_figures(status: MonitorStatus) -> dict[str, Any]:
     """How the regression was detected, for the review's What-went-well section."""
     sequential = status.sequential
+    proven = status.proven
     return {
-        "baseline": status.baseline.accuracy if status.baseline else None,
-        "baseline_source": status.baseline.source if status.baseline else None,
+        "baseline": sequential.baseline if sequential else None,
+        "baseline_source": proven.describe() if proven else None,
+        "proven_accuracy": proven.accuracy if proven else None,
+        "proven_rows": proven.rows if proven else None,
         "sequential_alarm_at": sequential.alarm_at if sequential else None,
         "sequential_statistic": sequential.statistic if sequential else None,
         "sequential_threshold": sequential.threshold if sequential else None,
+        "labelled_since_live": status.post_promotion_labelled,
         "accuracy_7d": status.quality.accuracy,
         "detected_at": status.computed_at.isoformat(),
     }

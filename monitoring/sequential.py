@@ -1,17 +1,24 @@
-"""Fast regression detection: a Bernoulli CUSUM on Production's feedback accuracy.
+"""Fast regression detection: a Bernoulli CUSUM of Production's feedback against what it proved.
 
-Each labelled ticket is a Bernoulli trial (the model was right or not). The
-statistic accumulates the log-likelihood ratio of "accuracy dropped by ``drop``"
-against "accuracy equals the baseline" and resets at zero, so a long good
-stretch never hides a later drop. It alarms when the statistic crosses
-``threshold``; the default was chosen by Monte-Carlo simulation (see the README).
+Each labelled ticket is a Bernoulli trial (the model was right or not). The statistic
+accumulates the log-likelihood ratio of "accuracy is ``drop`` below what the version proved"
+(H1) against "accuracy is what the version proved" (H0), and resets at zero, so a long good
+stretch never hides a later drop. It alarms when the statistic crosses ``threshold``; the
+default was chosen by Monte-Carlo simulation (see the README).
+
+The proven figure is itself an estimate from a finite evaluation set. H0 is therefore its
+one-sided lower confidence bound (Wilson), not the point estimate: a version proven on 300
+rows is not held to a figure it may have reached by luck, and one proven on 5,000 rows is
+held almost exactly to it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -22,12 +29,13 @@ _P_MAX = 0.995
 
 @dataclass(frozen=True)
 class SequentialConfig:
-    """Parameters of the test: size of the drop to detect and the alarm threshold."""
+    """Parameters of the test: size of the drop to detect, alarm threshold, and how far
+    below the proven point estimate H0 sits (one-sided confidence of its lower bound)."""
 
     drop: float = 0.10
     threshold: float = 10.0
     warning_fraction: float = 0.5
-    min_baseline_samples: int = 200
+    proven_confidence: float = 0.95
 
     def __post_init__(self) -> None:
         if not 0.0 < self.drop < 0.5:
@@ -36,6 +44,34 @@ class SequentialConfig:
             raise ValueError(f"sequential threshold must be positive, got {self.threshold}")
         if not 0.0 < self.warning_fraction < 1.0:
             raise ValueError("sequential warning_fraction must be in (0, 1)")
+        if not 0.5 <= self.proven_confidence < 1.0:
+            raise ValueError(
+                f"sequential proven_confidence must be in [0.5, 1), got {self.proven_confidence}"
+            )
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any]) -> SequentialConfig:
+        """From the ``sequential`` block of ``alerts.yaml``; an unknown key is named."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown sequential setting {unknown[0]!r} (known: {', '.join(known)})"
+            )
+        return cls(**{key: float(value) for key, value in raw.items()})
+
+
+def proven_lower_bound(accuracy: float, rows: int | None, *, confidence: float) -> float:
+    """One-sided Wilson lower bound of an accuracy measured on ``rows`` evaluation rows.
+
+    With ``rows`` unknown the point estimate is all there is, and it is returned as is.
+    """
+    if rows is None or rows <= 0 or confidence <= 0.5:
+        return accuracy
+    z = NormalDist().inv_cdf(confidence)
+    centre = accuracy + z * z / (2 * rows)
+    spread = z * math.sqrt(accuracy * (1 - accuracy) / rows + z * z / (4 * rows * rows))
+    return max(0.0, (centre - spread) / (1 + z * z / rows))
 
 
 @dataclass(frozen=True)
@@ -43,7 +79,9 @@ class SequentialResult:
     """Outcome of the test over the observations seen so far."""
 
     baseline: float
+    """H0: the accuracy the version proved (its lower confidence bound), clipped to (0, 1)."""
     alternative: float
+    """H1: ``baseline - drop``."""
     observations: int
     correct: int
     statistic: float
@@ -72,7 +110,8 @@ def cusum(
 
     Args:
         outcomes: True where the model's category matched the agent's feedback.
-        baseline: Accuracy the Production version is expected to hold (H0).
+        baseline: H0, the accuracy the Production version proved (already lowered by
+            :func:`proven_lower_bound` where its evaluation set was small).
         config: Drop to detect and alarm threshold.
     """
     p0, step_right, step_wrong = increments(baseline, config.drop)
@@ -101,25 +140,35 @@ def cusum(
 
 @dataclass(frozen=True)
 class SimulationSummary:
-    """Monte-Carlo figures of the test for one true accuracy."""
+    """Monte-Carlo figures of the test for one proven and one live accuracy."""
 
     runs: int
     horizon: int
-    true_accuracy: float
+    proven_accuracy: float
+    live_accuracy: float
+    evaluation_rows: int | None
     alarm_rate: float
     median_delay: float | None
     p95_delay: float | None
 
 
-def first_alarms(outcomes: np.ndarray, *, baseline: float, config: SequentialConfig) -> np.ndarray:
-    """Vectorised CUSUM over a (runs, tickets) boolean matrix; first alarm index (1-based) or 0."""
-    _, step_right, step_wrong = increments(baseline, config.drop)
-    steps = np.where(outcomes, step_right, step_wrong)
-    runs, horizon = steps.shape
+def first_alarms(
+    outcomes: np.ndarray, *, baseline: float | np.ndarray, config: SequentialConfig
+) -> np.ndarray:
+    """Vectorised CUSUM over a (runs, tickets) boolean matrix; first alarm index (1-based) or 0.
+
+    ``baseline`` is one H0 for every run, or one per run.
+    """
+    runs, horizon = outcomes.shape
+    baselines = np.broadcast_to(np.asarray(baseline, dtype=float), (runs,))
+    steps_right, steps_wrong = np.empty(runs), np.empty(runs)
+    for index, value in enumerate(baselines):
+        _, steps_right[index], steps_wrong[index] = increments(float(value), config.drop)
     statistic = np.zeros(runs)
     alarm_at = np.zeros(runs, dtype=np.int64)
     for index in range(horizon):
-        statistic = np.maximum(0.0, statistic + steps[:, index])
+        step = np.where(outcomes[:, index], steps_right, steps_wrong)
+        statistic = np.maximum(0.0, statistic + step)
         fresh = (alarm_at == 0) & (statistic >= config.threshold)
         alarm_at[fresh] = index + 1
     return alarm_at
@@ -127,22 +176,43 @@ def first_alarms(outcomes: np.ndarray, *, baseline: float, config: SequentialCon
 
 def simulate(
     *,
-    baseline: float,
-    true_accuracy: float,
+    proven_accuracy: float,
+    live_accuracy: float,
+    evaluation_rows: int | None = None,
     runs: int = 1000,
     horizon: int = 2000,
     seed: int = 0,
     config: SequentialConfig = SequentialConfig(),
 ) -> SimulationSummary:
-    """Alarm rate and detection delay of the test on simulated feedback streams."""
+    """Alarm rate and detection delay of the test on simulated feedback streams.
+
+    Args:
+        proven_accuracy: The version's true accuracy on data like its evaluation set.
+        live_accuracy: Its true accuracy on the live tickets.
+        evaluation_rows: Size of the evaluation set. Each run then draws the proven figure
+            the way validation measured it (binomial on that many rows) and tests against its
+            lower bound, as the monitor does; None tests against the exact figure.
+    """
     rng = np.random.default_rng(seed)
-    outcomes = rng.random((runs, horizon)) < true_accuracy
-    alarm_at = first_alarms(outcomes, baseline=baseline, config=config)
+    if evaluation_rows is None:
+        baselines = np.full(runs, proven_accuracy)
+    else:
+        measured = rng.binomial(evaluation_rows, proven_accuracy, size=runs) / evaluation_rows
+        baselines = np.array(
+            [
+                proven_lower_bound(float(m), evaluation_rows, confidence=config.proven_confidence)
+                for m in measured
+            ]
+        )
+    outcomes = rng.random((runs, horizon)) < live_accuracy
+    alarm_at = first_alarms(outcomes, baseline=baselines, config=config)
     delays: Sequence[int] = alarm_at[alarm_at > 0].tolist()
     return SimulationSummary(
         runs=runs,
         horizon=horizon,
-        true_accuracy=true_accuracy,
+        proven_accuracy=proven_accuracy,
+        live_accuracy=live_accuracy,
+        evaluation_rows=evaluation_rows,
         alarm_rate=float(np.mean(alarm_at > 0)),
         median_delay=float(np.median(delays)) if delays else None,
         p95_delay=float(np.percentile(delays, 95)) if delays else None,

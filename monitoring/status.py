@@ -1,25 +1,40 @@
-"""The monitor's view of now: figures, rule verdicts and the sequential test, for one model."""
+"""The monitor's view of now: figures, rule verdicts and the sequential test, for one model.
+
+Production is judged against what it proved: its accuracy on its evaluation set (contract 4:
+version tag ``validation.accuracy`` with ``validation.evaluation_rows``, else its training
+run's metric ``accuracy`` with param ``eval_rows``), never against another version's live
+figures or a number picked for another model.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session
 
 from boltit import audit
 from boltit.db import Database
-from boltit.names import PREVIOUS, PRODUCTION
+from boltit.evaluation import feedback_outcomes
+from boltit.names import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS
 from boltit.schema import utcnow
 from boltit.settings import Settings
 from monitoring import metrics, rules
+from monitoring.rules import EvaluationFigures, LiveAccuracy, ProvenAccuracy, ProvenComparison
 from monitoring.sequential import SequentialResult, cusum
 
 # Events after which ``to_version`` served Production.
 SERVING_ACTIONS = ("promote", "rollback", "registry_sync")
+# Contract 4: what ``validate`` records on the version.
+VALIDATION_ACCURACY_TAG = "validation.accuracy"
+VALIDATION_ROWS_TAG = "validation.evaluation_rows"
+VALIDATION_SET_TAG = "validation.evaluation_set"
 
 
 @dataclass(frozen=True)
@@ -27,17 +42,9 @@ class VersionFigures:
     """What is known about one version's quality."""
 
     version: str
-    validation_accuracy: float | None
+    proven: ProvenAccuracy | None
     live_accuracy: float | None
     live_labelled: int
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The accuracy Production is tested against, and where it came from."""
-
-    accuracy: float
-    source: str
 
 
 @dataclass
@@ -54,7 +61,8 @@ class MonitorStatus:
     quality: metrics.Snapshot
     evaluations: list[rules.Evaluation]
     sequential: SequentialResult | None
-    baseline: Baseline | None
+    figures: EvaluationFigures | None
+    """What Production showed on its evaluation set (proven accuracy and references)."""
     production_figures: VersionFigures | None
     previous_figures: VersionFigures | None
     pre_promotion_accuracy: float | None
@@ -63,14 +71,16 @@ class MonitorStatus:
     post_promotion_tickets: int = 0
     post_promotion_auto_applied: int = 0
     regressed_versions: set[str] = field(default_factory=set)
+    comparison: ProvenComparison | None = None
+    """Exact binomial test of Production's live accuracy since it went live vs its proven."""
 
-    def critical_quality(self) -> list[rules.Evaluation]:
-        """Critical verdicts of model-quality rules: these open an incident."""
-        return [
-            e
-            for e in self.evaluations
-            if e.level is rules.Level.critical and e.kind is rules.Kind.quality
-        ]
+    @property
+    def proven(self) -> ProvenAccuracy | None:
+        return self.figures.proven if self.figures else None
+
+    def incident_alerts(self) -> list[rules.Evaluation]:
+        """Critical verdicts that open an incident on their own."""
+        return [e for e in self.evaluations if e.level is rules.Level.critical and e.opens_incident]
 
     @property
     def worst(self) -> rules.Level:
@@ -90,16 +100,90 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in (model.aliases or {}).items()}
 
 
-def validation_accuracy(client: MlflowClient, name: str, version: str) -> float | None:
-    """The run metric ``accuracy`` of the version's training run, if logged."""
+def _number(text: object) -> float | None:
     try:
-        run_id = client.get_model_version(name, version).run_id
-        if not run_id:
-            return None
-        value = client.get_run(run_id).data.metrics.get("accuracy")
-    except MlflowException:
+        value = float(str(text))
+    except (TypeError, ValueError):
         return None
-    return float(value) if value is not None else None
+    return value if math.isfinite(value) else None
+
+
+def _rows(text: object) -> int | None:
+    value = _number(text)
+    return int(value) if value is not None and value > 0 else None
+
+
+def _training_run(
+    client: MlflowClient, name: str, version: str
+) -> tuple[dict[str, str], Run | None]:
+    """The version's tags and its training run (None when it has none or it is unreadable)."""
+    try:
+        model_version = client.get_model_version(name, version)
+    except MlflowException:
+        return {}, None
+    tags = dict(model_version.tags or {})
+    if not model_version.run_id:
+        return tags, None
+    try:
+        return tags, client.get_run(model_version.run_id)
+    except MlflowException:
+        return tags, None
+
+
+def _proven(version: str, tags: dict[str, str], run: Run | None) -> ProvenAccuracy | None:
+    accuracy = _number(tags.get(VALIDATION_ACCURACY_TAG))
+    if accuracy is not None:
+        where = tags.get(VALIDATION_SET_TAG) or "evaluation set"
+        return ProvenAccuracy(
+            version, accuracy, _rows(tags.get(VALIDATION_ROWS_TAG)), f"validate, {where}"
+        )
+    if run is None:
+        return None
+    accuracy = _number(run.data.metrics.get("accuracy"))
+    if accuracy is None:
+        return None
+    rows = _rows(run.data.params.get("eval_rows")) or _rows(run.data.metrics.get("eval_rows"))
+    return ProvenAccuracy(
+        version, accuracy, rows, f"evaluation split of training run {run.info.run_id[:8]}"
+    )
+
+
+def proven_accuracy(client: MlflowClient, name: str, version: str) -> ProvenAccuracy | None:
+    """What ``version`` proved on its evaluation set (contract 4), None if nothing is recorded."""
+    tags, run = _training_run(client, name, version)
+    return _proven(version, tags, run)
+
+
+def validation_accuracy(client: MlflowClient, name: str, version: str) -> float | None:
+    """The proven accuracy of ``version`` as a number (see :func:`proven_accuracy`)."""
+    proven = proven_accuracy(client, name, version)
+    return proven.accuracy if proven else None
+
+
+def _metric_name(category: str) -> str:
+    # The training run's naming of per-category metrics (``recall_Administrative_rights``).
+    return re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", category.strip())).strip("_")
+
+
+def evaluation_figures(
+    client: MlflowClient, name: str, version: str, *, categories: list[str] | None = None
+) -> EvaluationFigures:
+    """The references of the relative rules: proven accuracy, the evaluation set's mean
+    confidence and per-category recall (run metrics of the version's training run)."""
+    tags, run = _training_run(client, name, version)
+    run_metrics = run.data.metrics if run is not None else {}
+    recall = {}
+    for category in categories or []:
+        value = _number(run_metrics.get(f"recall_{_metric_name(category)}"))
+        if value is not None:
+            recall[category] = value
+    return EvaluationFigures(
+        version=version,
+        proven=_proven(version, tags, run),
+        mean_confidence=_number(run_metrics.get("mean_confidence")),
+        category_recall=recall,
+        validation_status=tags.get(TAG_VALIDATION_STATUS),
+    )
 
 
 def promoted_at(session: Session, *, model_name: str, version: str) -> datetime | None:
@@ -125,11 +209,18 @@ def regressed_versions(session: Session, *, model_name: str) -> set[str]:
     return found
 
 
+def _outcomes(frame: pd.DataFrame) -> list[bool]:
+    """Right or wrong per labelled ticket, in the order the feedback arrived."""
+    labelled = frame[frame["feedback_category"].notna()].sort_values("feedback_at", kind="stable")
+    _, right = feedback_outcomes(
+        labelled["category"].to_numpy(), labelled["feedback_category"].to_numpy()
+    )
+    return [bool(hit) for hit in right]
+
+
 def _accuracy(frame: pd.DataFrame) -> tuple[float | None, int]:
-    labelled = frame[frame["feedback_category"].notna()]
-    if labelled.empty:
-        return None, 0
-    return float((labelled["category"] == labelled["feedback_category"]).mean()), len(labelled)
+    outcomes = _outcomes(frame)
+    return (sum(outcomes) / len(outcomes) if outcomes else None), len(outcomes)
 
 
 def _snapshots(
@@ -190,41 +281,48 @@ def collect_status(
     )
 
     production_figures = previous_figures = None
-    sequential = None
-    baseline = None
+    figures: EvaluationFigures | None = None
+    sequential: SequentialResult | None = None
+    comparison: ProvenComparison | None = None
+    live: LiveAccuracy | None = None
     pre_accuracy = post_accuracy = None
     post_labelled = post_tickets = post_auto = 0
     if production is not None and production_history is not None:
-        production_figures = _figures(client, name, production, production_history)
-        if previous is not None and previous_history is not None:
-            previous_figures = _figures(client, name, previous, previous_history)
-        baseline = choose_baseline(
-            production=production_figures,
-            previous=previous_figures,
-            regressed=regressed,
-            min_live_samples=config.sequential.min_baseline_samples,
+        figures = evaluation_figures(
+            client, name, production, categories=list(quality.category_accuracy)
         )
+        production_figures = _figures(production, figures.proven, production_history)
+        if previous is not None and previous_history is not None:
+            previous_figures = _figures(
+                previous, proven_accuracy(client, name, previous), previous_history
+            )
         since_promotion = (
             production_history[production_history["created_at"] >= started]
             if started is not None
             else production_history
         )
-        post_accuracy, post_labelled = _accuracy(since_promotion)
+        outcomes = _outcomes(since_promotion)
+        live = LiveAccuracy(correct=sum(outcomes), labelled=len(outcomes))
+        post_accuracy, post_labelled = live.accuracy, live.labelled
         post_tickets = len(since_promotion)
         post_auto = int(since_promotion["auto_applied"].astype(bool).sum())
         if started is not None:
             pre_accuracy, _ = _accuracy(window[window["created_at"] < started])
-        if baseline is not None:
-            outcomes = since_promotion[since_promotion["feedback_category"].notna()].sort_values(
-                "feedback_at", kind="stable"
-            )
+        if figures.proven is not None:
+            confidence = config.sequential.proven_confidence
             sequential = cusum(
-                (outcomes["category"] == outcomes["feedback_category"]).tolist(),
-                baseline=baseline.accuracy,
-                config=config.sequential,
+                outcomes, baseline=figures.proven.lower_bound(confidence), config=config.sequential
+            )
+            comparison = rules.compare_with_proven(
+                live, figures.proven, confidence=confidence, alpha=_floor_alpha(config)
             )
     evaluations = rules.evaluate(
-        config=config, quality=quality, service=overall, sequential=sequential
+        config=config,
+        quality=quality,
+        service=overall,
+        sequential=sequential,
+        figures=figures,
+        live=live,
     )
     return MonitorStatus(
         model_name=name,
@@ -237,7 +335,7 @@ def collect_status(
         quality=quality,
         evaluations=evaluations,
         sequential=sequential,
-        baseline=baseline,
+        figures=figures,
         production_figures=production_figures,
         previous_figures=previous_figures,
         pre_promotion_accuracy=pre_accuracy,
@@ -246,7 +344,15 @@ def collect_status(
         post_promotion_tickets=post_tickets,
         post_promotion_auto_applied=post_auto,
         regressed_versions=regressed,
+        comparison=comparison,
     )
+
+
+def _floor_alpha(config: rules.AlertConfig) -> float:
+    for rule in config.rules:
+        if rule.incident == rules.BELOW_PROVEN:
+            return rule.alpha
+    return 0.01
 
 
 def _recent_tickets(config: rules.AlertConfig) -> int:
@@ -256,48 +362,11 @@ def _recent_tickets(config: rules.AlertConfig) -> int:
     return 0
 
 
-def _figures(
-    client: MlflowClient, name: str, version: str, history: pd.DataFrame
-) -> VersionFigures:
+def _figures(version: str, proven: ProvenAccuracy | None, history: pd.DataFrame) -> VersionFigures:
     live, labelled = _accuracy(history)
     return VersionFigures(
-        version=version,
-        validation_accuracy=validation_accuracy(client, name, version),
-        live_accuracy=live,
-        live_labelled=labelled,
+        version=version, proven=proven, live_accuracy=live, live_labelled=labelled
     )
-
-
-def choose_baseline(
-    *,
-    production: VersionFigures,
-    previous: VersionFigures | None,
-    regressed: set[str],
-    min_live_samples: int,
-) -> Baseline | None:
-    """Previous version's live accuracy, else its validation accuracy, else Production's own.
-
-    A version that already regressed is no baseline: after a rollback, the rolled-back-to
-    version is held to its own validation accuracy instead.
-    """
-    if previous is not None and previous.version not in regressed:
-        if previous.live_accuracy is not None and previous.live_labelled >= min_live_samples:
-            return Baseline(
-                previous.live_accuracy,
-                f"live accuracy of previous v{previous.version} "
-                f"({previous.live_labelled} labelled)",
-            )
-        if previous.validation_accuracy is not None:
-            return Baseline(
-                previous.validation_accuracy,
-                f"validation accuracy of previous v{previous.version}",
-            )
-    if production.validation_accuracy is not None:
-        return Baseline(
-            production.validation_accuracy,
-            f"validation accuracy of Production v{production.version}",
-        )
-    return None
 
 
 def store_evaluations(
@@ -310,7 +379,9 @@ def store_evaluations(
 ) -> list[rules.Evaluation]:
     """The rule verdicts that need only the ticket store (no registry, no sequential test).
 
-    Used where no MLflow client is at hand, e.g. a service's ``/metrics``.
+    Used where no MLflow client is at hand, e.g. a service's ``/metrics``. Without the
+    version's evaluation figures, relative rules report no data and the accuracy floor is
+    reported without judging an incident (the monitor does that).
     """
     now = now or utcnow()
     since = metrics.window_start(now, config.window_days)

@@ -36,7 +36,7 @@ def _gate_table(report: GateReport) -> Table:
         table.add_column(column, overflow="fold")
     for r in report.results:
         result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]off[/]"}[r.passed]
-        observed = "" if r.observed is None else f"{r.observed:.4g}"
+        observed = "" if r.observed is None else r.observed_text
         table.add_row(r.name, r.mode, result, observed, r.limit, r.note)
     return table
 
@@ -65,7 +65,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         version: str = typer.Argument(..., help="Model version to validate."),
         data: str | None = typer.Option(
-            None, "--data", help="Held-out tickets (CSV/Parquet); default: the logged split."
+            None,
+            "--data",
+            help="Held-out tickets (CSV/Parquet) to pin; default: the model's evaluation set.",
         ),
         text_column: str = typer.Option("text", help="Ticket text column of --data."),
         label_column: str = typer.Option("category", help="Category column of --data."),
@@ -94,9 +96,18 @@ def register(app: typer.Typer) -> None:
                 version=version,
                 actor=current_actor(actor),
                 data=frame,
+                data_label=str(Path(data).resolve()) if frame is not None and data else None,
                 min_accuracy=_fraction(min_accuracy, "--min-accuracy"),
                 settings=context.settings,
             )
+        if result.evaluation is not None:
+            seen = result.evaluation
+            out.print(
+                f"evaluated on {seen.source}: {seen.rows:,} rows, digest {seen.digest[:12]}; "
+                f"gate config {result.config_digest[:12]}"
+            )
+        for note in result.notes:
+            out.print(f"[yellow]note: {note}[/]")
         out.print(_gate_table(result.report))
         if not result.passed:
             failing = "; ".join(r.describe() for r in result.failures)
@@ -146,7 +157,15 @@ def register(app: typer.Typer) -> None:
     def rollback_command(
         ctx: typer.Context,
         to: str | None = typer.Option(None, "--to", help="A version that once served."),
-        reason: str | None = typer.Option(None, "--reason", help="Why, for the history."),
+        reason: str | None = typer.Option(
+            None, "--reason", help="Why, for the history (required with --force)."
+        ),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            help="Restore a version that failed its gates or that a recent incident found "
+            "regressed.",
+        ),
         model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
@@ -163,10 +182,13 @@ def register(app: typer.Typer) -> None:
                 actor=current_actor(actor),
                 to_version=to if _given(to) else None,
                 reason=reason,
+                force=force,
                 settings=context.settings,
             )
+        forced = " (forced: " + "; ".join(g.message for g in result.guards) + ")"
         out.print(
-            f"{name}: Production v{result.from_version} -> v{result.to_version}; "
+            f"{name}: Production v{result.from_version} -> v{result.to_version}"
+            f"{forced if result.forced else ''}; "
             f"previous = {'v' + result.previous if result.previous else 'none'}"
         )
         for uri in result.manifests:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import pandas as pd
@@ -136,22 +137,66 @@ def score_version(
     frame: pd.DataFrame,
     *,
     auto_apply_threshold: float,
-    latency_samples: int,
+    latencies_ms: Sequence[float] = (),
 ) -> ModelEvaluation:
-    """Predict every held-out ticket, then time ``latency_samples`` single predictions."""
-    texts = frame["text"].tolist()
-    predicted = loaded.classifier.predict_frame(texts)
-    latencies: list[float] = []
-    for text in texts[:latency_samples]:
-        started = time.perf_counter()
-        loaded.classifier.predict_frame([text])
-        latencies.append((time.perf_counter() - started) * 1000.0)
+    """Predict every held-out ticket and score the predictions (per row kept for pairing)."""
+    predicted = loaded.classifier.predict_frame(frame["text"].tolist())
     return score_predictions(
         version=loaded.version,
         true_categories=frame["category"].tolist(),
         predicted_categories=predicted["category"].astype(str).tolist(),
         confidence=predicted["confidence"].astype(float).tolist(),
         auto_apply_threshold=auto_apply_threshold,
-        latencies_ms=latencies,
+        latencies_ms=latencies_ms,
         size_bytes=loaded.size_bytes,
     )
+
+
+def single_predictor(classifier: Any) -> Callable[[str], object]:
+    """How the service predicts one ticket: ``predict_one`` when the classifier has it."""
+    predict_one = getattr(classifier, "predict_one", None)
+    if callable(predict_one):
+        return cast(Callable[[str], object], predict_one)
+    return lambda text: classifier.predict_frame([text])
+
+
+def time_single_predictions(classifiers: Sequence[Any], texts: Sequence[str]) -> list[list[float]]:
+    """Milliseconds of each classifier's single prediction of every text, interleaved.
+
+    For each text every classifier predicts once, in alternating order, so whatever else
+    the machine is doing at that moment slows both alike and a ratio between them stays
+    honest. One untimed warm-up call each keeps first-call costs out.
+    """
+    predictors = [single_predictor(c) for c in classifiers]
+    timings: list[list[float]] = [[] for _ in predictors]
+    if not texts:
+        return timings
+    for predict in predictors:
+        predict(texts[0])
+    for i, text in enumerate(texts):
+        order = range(len(predictors)) if i % 2 == 0 else reversed(range(len(predictors)))
+        for j in order:
+            started = time.perf_counter()
+            predictors[j](text)
+            timings[j].append((time.perf_counter() - started) * 1000.0)
+    return timings
+
+
+def score_versions(
+    candidate: LoadedVersion,
+    champion: LoadedVersion | None,
+    frame: pd.DataFrame,
+    *,
+    auto_apply_threshold: float,
+    latency_samples: int,
+) -> tuple[ModelEvaluation, ModelEvaluation | None]:
+    """Score candidate and champion on the same tickets; time them together, interleaved."""
+    versions = [candidate] if champion is None else [candidate, champion]
+    timings = time_single_predictions(
+        [v.classifier for v in versions], frame["text"].tolist()[:latency_samples]
+    )
+    scored = [
+        score_version(v, frame, auto_apply_threshold=auto_apply_threshold, latencies_ms=t)
+        for v, t in zip(versions, timings, strict=True)
+    ]
+    return scored[0], (scored[1] if champion is not None else None)

@@ -31,6 +31,8 @@ class MinAccuracyGate(_Gate):
 
 
 class MaxDropGate(_Gate):
+    """A drop against the champion fails when it exceeds ``max`` *and* is significant."""
+
     max: float = Field(ge=0.0, le=1.0)
 
 
@@ -44,8 +46,11 @@ class AutoApplyPrecisionGate(_Gate):
 
 
 class LatencyGate(_Gate):
+    """p95 within the service's single-predict budget (a setting); above ``floor_ms`` also
+    within ``max_ratio`` of the champion's p95 (timed in the same process, interleaved)."""
+
     max_ratio: float = Field(1.5, gt=0.0)
-    slack_ms: float = Field(5.0, ge=0.0)
+    floor_ms: float = Field(10.0, ge=0.0)
 
 
 class SizeGate(_Gate):
@@ -64,6 +69,15 @@ class Gates(BaseModel):
     model_size: SizeGate
 
 
+class BootstrapConfig(BaseModel):
+    """The paired bootstrap behind the drop gates."""
+
+    model_config = ConfigDict(extra="forbid")
+    resamples: int = Field(default=2000, ge=100, le=100_000)
+    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+
+
 SyncAction = Literal["accept", "revert"]
 
 
@@ -79,6 +93,7 @@ class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gates: Gates
     latency_samples: int = Field(50, ge=1, le=10_000)
+    bootstrap: BootstrapConfig = BootstrapConfig()
     sync: SyncPolicy = SyncPolicy()
 
     def with_min_accuracy(self, value: float | None) -> GateConfig:

@@ -3,6 +3,11 @@
 Each limit is checked with MLflow's own ``validate_evaluation_results`` and a
 ``MetricThreshold`` on the gate's metric; drops and ratios are computed here first
 because ``MetricThreshold`` only expresses required improvements, not allowed drops.
+
+Drop gates are paired (``registry.paired``): a drop fails only when its bootstrap interval
+lies above 0 *and* the observed drop exceeds the gate's tolerance. The latency gate holds
+the candidate to the service's single-predict budget, and to a ratio of the champion's p95
+only above a floor, both timed in one process (``registry.evaluation.score_versions``).
 """
 
 from __future__ import annotations
@@ -15,15 +20,21 @@ import mlflow
 from mlflow.models import EvaluationResult, MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
-from registry.gate_config import GateConfig, GateMode
+from boltit.errors import BadInputError
+from registry.gate_config import GateConfig, GateMode, MaxDropGate
 from registry.metrics import ModelEvaluation
+from registry.paired import Drop, PairedDrops, paired_drops
 
 NO_CHAMPION = "no champion: nothing to compare with"
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's outcome; ``passed`` is None when the gate is disabled."""
+    """One gate's outcome; ``passed`` is None when the gate is disabled.
+
+    ``interval`` is the bootstrap interval of a drop (``level`` its coverage), when the
+    gate judged one.
+    """
 
     name: str
     mode: str
@@ -31,15 +42,27 @@ class GateResult:
     observed: float | None
     limit: str
     note: str = ""
+    interval: tuple[float, float] | None = None
+    level: float | None = None
 
     @property
     def blocking(self) -> bool:
         """True when this gate refuses the candidate."""
         return self.mode == GateMode.ENABLED and self.passed is False
 
+    @property
+    def observed_text(self) -> str:
+        """``0.031 [95% CI 0.019, 0.043]``, or ``n/a``."""
+        if self.observed is None:
+            return "n/a"
+        text = f"{self.observed:.4g}"
+        if self.interval is not None:
+            level = f"{100 * (self.level or 0.95):.4g}%"
+            text += f" [{level} CI {self.interval[0]:.4g}, {self.interval[1]:.4g}]"
+        return text
+
     def describe(self) -> str:
-        observed = "n/a" if self.observed is None else f"{self.observed:.4g}"
-        text = f"{self.name}: observed {observed}, limit {self.limit}"
+        text = f"{self.name}: observed {self.observed_text}, limit: {self.limit}"
         return f"{text} ({self.note})" if self.note else text
 
 
@@ -85,13 +108,93 @@ def _within(metric: str, value: float, limit: float, *, greater_is_better: bool)
         logger.setLevel(level)
 
 
+def _drop_result(name: str, gate: MaxDropGate, drop: Drop, note: str) -> GateResult:
+    """Fails only when the drop is significant and larger than the tolerance."""
+    limit = f"fails when > {gate.max:g} and CI excludes 0"
+    if gate.mode == GateMode.DISABLED:
+        return GateResult(name, gate.mode.value, None, None, limit, "disabled")
+    within_tolerance = _within(name, drop.observed, gate.max, greater_is_better=False)
+    return GateResult(
+        name,
+        gate.mode.value,
+        within_tolerance or not drop.significant,
+        drop.observed,
+        limit,
+        note,
+        interval=(drop.low, drop.high),
+        level=drop.level,
+    )
+
+
+def _paired(
+    candidate: ModelEvaluation, champion: ModelEvaluation, config: GateConfig
+) -> PairedDrops:
+    if not (candidate.has_rows and champion.has_rows) or not (
+        len(candidate.truth) == len(champion.truth) and (candidate.truth == champion.truth).all()
+    ):
+        raise BadInputError(
+            f"v{candidate.version} and champion v{champion.version} were not scored on the "
+            "same evaluation rows; the drop gates compare them row by row"
+        )
+    return paired_drops(
+        truth=candidate.truth,
+        champion=champion.predicted,
+        candidate=candidate.predicted,
+        resamples=config.bootstrap.resamples,
+        seed=config.bootstrap.seed,
+        confidence=config.bootstrap.confidence,
+    )
+
+
+def _category_recall_result(
+    gate: MaxDropGate, drops: dict[str, Drop], champion: ModelEvaluation
+) -> GateResult:
+    """The failing category with the largest drop, else the largest drop, is reported."""
+    results = {
+        category: _drop_result("category_recall_drop", gate, drop, "")
+        for category, drop in drops.items()
+    }
+    failing = [c for c, r in results.items() if r.passed is False]
+    pool = failing or list(results)
+    worst = max(pool, key=lambda c: drops[c].observed)
+    others = f"; {len(failing) - 1} more failing" if len(failing) > 1 else ""
+    note = (
+        f"worst category: {worst}, champion v{champion.version} recall "
+        f"{champion.recall_by_category.get(worst, 0.0):.4f}; interval corrected for "
+        f"{len(drops)} categories{others}"
+    )
+    chosen = results[worst]
+    return GateResult(
+        chosen.name,
+        chosen.mode,
+        chosen.passed,
+        chosen.observed,
+        chosen.limit,
+        note if chosen.passed is not None else chosen.note,
+        interval=chosen.interval,
+        level=chosen.level,
+    )
+
+
 def evaluate_gates(
     *,
     candidate: ModelEvaluation,
     champion: ModelEvaluation | None,
     config: GateConfig,
+    latency_budget_ms: float,
 ) -> GateReport:
-    """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none)."""
+    """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none).
+
+    Args:
+        candidate: The version under validation, scored with its per-row predictions.
+        champion: The Production version scored on the same rows, or None.
+        config: Gate modes and limits.
+        latency_budget_ms: The service's single-predict budget
+            (``settings.single_predict_budget_ms``), the latency gate's absolute limit.
+
+    Raises:
+        BadInputError: the two versions were not scored on the same rows.
+    """
     g = config.gates
     results: list[GateResult] = []
 
@@ -121,42 +224,44 @@ def evaluate_gates(
         f">= {g.min_accuracy.threshold:g}",
     )
 
+    drop_gates = (g.accuracy_drop, g.macro_f1_drop, g.category_recall_drop)
     if champion is None:
-        for name, gate in (
-            ("accuracy_drop", g.accuracy_drop),
-            ("macro_f1_drop", g.macro_f1_drop),
-            ("category_recall_drop", g.category_recall_drop),
+        for name, gate in zip(
+            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
         ):
-            add(name, gate.mode, None, f"<= {gate.max:g}", NO_CHAMPION)
+            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0", NO_CHAMPION)
+    elif all(gate.mode == GateMode.DISABLED for gate in drop_gates):
+        for name, gate in zip(
+            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
+        ):
+            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0")
     else:
-        add(
-            "accuracy_drop",
-            g.accuracy_drop.mode,
-            (champion.accuracy - candidate.accuracy, g.accuracy_drop.max, False),
-            f"<= {g.accuracy_drop.max:g}",
-            f"champion v{champion.version} {champion.accuracy:.4f}",
+        drops = _paired(candidate, champion, config)
+        champion_note = f"champion v{champion.version}"
+        results.append(
+            _drop_result(
+                "accuracy_drop",
+                g.accuracy_drop,
+                drops.accuracy,
+                f"{champion_note} {champion.accuracy:.4f}, {drops.rows} paired rows",
+            )
         )
-        add(
-            "macro_f1_drop",
-            g.macro_f1_drop.mode,
-            (champion.macro_f1 - candidate.macro_f1, g.macro_f1_drop.max, False),
-            f"<= {g.macro_f1_drop.max:g}",
-            f"champion v{champion.version} {champion.macro_f1:.4f}",
+        results.append(
+            _drop_result(
+                "macro_f1_drop",
+                g.macro_f1_drop,
+                drops.macro_f1,
+                f"{champion_note} {champion.macro_f1:.4f}",
+            )
         )
-        drops = {
-            category: recall - candidate.recall_by_category.get(category, 0.0)
-            for category, recall in champion.recall_by_category.items()
-        }
-        worst = max(drops, key=lambda c: drops[c]) if drops else None
-        add(
-            "category_recall_drop",
-            g.category_recall_drop.mode,
-            (drops[worst] if worst else 0.0, g.category_recall_drop.max, False),
-            f"<= {g.category_recall_drop.max:g}",
-            f"worst category: {worst}" if worst else "",
-        )
+        results.append(_category_recall_result(g.category_recall_drop, drops.recall, champion))
 
-    add("max_ece", g.max_ece.mode, (candidate.ece, g.max_ece.max, False), f"<= {g.max_ece.max:g}")
+    add(
+        "max_ece",
+        g.max_ece.mode,
+        (candidate.ece, g.max_ece.max, False),
+        f"<= {g.max_ece.max:g}",
+    )
 
     precision_note = (
         f"confidence >= {candidate.auto_apply_threshold:g} covers "
@@ -174,18 +279,11 @@ def evaluate_gates(
         precision_note,
     )
 
+    results.append(_latency_result(candidate, champion, config, latency_budget_ms))
+
     if champion is None:
-        add("latency_p95", g.latency_p95.mode, None, f"x{g.latency_p95.max_ratio:g}", NO_CHAMPION)
         add("model_size", g.model_size.mode, None, f"x{g.model_size.max_ratio:g}", NO_CHAMPION)
     else:
-        latency_limit = champion.latency_p95_ms * g.latency_p95.max_ratio + g.latency_p95.slack_ms
-        add(
-            "latency_p95",
-            g.latency_p95.mode,
-            (candidate.latency_p95_ms, latency_limit, False),
-            f"<= {latency_limit:.3g} ms",
-            f"champion v{champion.version} {champion.latency_p95_ms:.3g} ms",
-        )
         size_limit = champion.size_bytes * g.model_size.max_ratio
         add(
             "model_size",
@@ -200,3 +298,40 @@ def evaluate_gates(
         champion=None if champion is None else champion.version,
         results=results,
     )
+
+
+def _latency_result(
+    candidate: ModelEvaluation,
+    champion: ModelEvaluation | None,
+    config: GateConfig,
+    budget_ms: float,
+) -> GateResult:
+    """Within the budget always; within ``max_ratio`` of the champion only above the floor.
+
+    Below the floor a ratio measures the scheduler, not the model: 0.6 ms vs 0.4 ms is
+    1.5x and means nothing to a service with a 50 ms budget.
+    """
+    gate = config.gates.latency_p95
+    limit = (
+        f"<= {budget_ms:g} ms budget, and <= x{gate.max_ratio:g} the champion's p95 "
+        f"when above {gate.floor_ms:g} ms"
+    )
+    if gate.mode == GateMode.DISABLED:
+        return GateResult("latency_p95", gate.mode.value, None, None, limit, "disabled")
+    p95 = candidate.latency_p95_ms
+    passed = _within("latency_p95", p95, budget_ms, greater_is_better=False)
+    if champion is None:
+        note = f"{NO_CHAMPION}; budget only"
+    elif p95 <= gate.floor_ms:
+        note = (
+            f"champion v{champion.version} {champion.latency_p95_ms:.3g} ms; "
+            f"below the {gate.floor_ms:g} ms floor, no ratio"
+        )
+    else:
+        ratio_limit = champion.latency_p95_ms * gate.max_ratio
+        passed = passed and _within("latency_p95", p95, ratio_limit, greater_is_better=False)
+        note = (
+            f"champion v{champion.version} {champion.latency_p95_ms:.3g} ms, "
+            f"ratio limit {ratio_limit:.3g} ms"
+        )
+    return GateResult("latency_p95", gate.mode.value, passed, p95, limit, note)

@@ -65,8 +65,13 @@ def event_summary(event: AuditEvent) -> str:
     """One line: when, who, what, from→to, why."""
     move = f"v{event.from_version or '-'} -> v{event.to_version or '-'}"
     forced = " FORCED" if event.forced else ""
+    # A refused promotion or rollback moved nothing; the tag must not read like a move.
+    refused = " REFUSED" if (event.details or {}).get("outcome") == "refused" else ""
     reason = f": {event.reason}" if event.reason else ""
-    return f"{event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} {event.action}{forced} {move}{reason}"
+    return (
+        f"{event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} {event.action}{forced}{refused} "
+        f"{move}{reason}"
+    )
 
 
 def record_event(
@@ -120,6 +125,10 @@ def registry_history(
 
 def _gates_cell(details: dict[str, Any] | None) -> str:
     gates = (details or {}).get("gates")
+    guards = (details or {}).get("guards")
+    if isinstance(guards, list) and guards:  # a rollback's guards (registry.rollback_guard)
+        fired = [f"incident #{g['incident']}" if g.get("incident") else g["guard"] for g in guards]
+        return "guarded: " + ", ".join(fired)
     if not isinstance(gates, dict) or gates.get("passed") is None:
         return ""
     failed = gates.get("failed") or []

@@ -46,7 +46,8 @@ def promote(
     """Make ``version`` serve: old Production becomes ``previous``, stages follow.
 
     Refuses (GateFailedError, recorded in the history) a version whose
-    ``validation_status`` is not ``passed`` unless ``force`` is given with a reason.
+    ``validation_status`` is not ``passed`` unless ``force`` is given with a reason, and
+    (BadInputError, recorded too) a version whose model cannot be loaded, forced or not.
     Promotions of one model are serialised by a database lock, so racing promotions
     each see the other's result.
     """
@@ -57,14 +58,15 @@ def promote(
         raise BadInputError("--force needs a --reason; forced promotions are audited")
     get_version(client, name=name, version=version)
     check_bucket(settings)
-    # A version that cannot load must never serve, forced or not.
-    load_version(name=name, version=version)
+    # A version that cannot load must never serve, forced or not. Loading takes seconds,
+    # so it happens before the lock; the refusal is recorded under it.
+    unloadable = _load_failure(name=name, version=version)
 
     refused: str | None = None
     with registry_lock(database, model_name=name, holder=actor) as session:
         current = aliases(client, name=name)
         serving = current.get(PRODUCTION)
-        if serving == version:
+        if serving == version and unloadable is None:
             return PromotionResult(
                 name=name,
                 version=version,
@@ -86,7 +88,10 @@ def promote(
         }
         details: dict[str, object] = {"gates": gates}
         moved_at = None
-        if status != VALIDATION_PASSED and not force:
+        if unloadable is not None:
+            refused = unloadable
+            details.update(outcome="refused", refusal=refused, force_requested=force)
+        elif status != VALIDATION_PASSED and not force:
             refused = (
                 f"version {version} has not passed its gates "
                 f"(validation_status={status or 'never validated'})"
@@ -105,10 +110,13 @@ def promote(
             from_version=serving,
             to_version=version,
             reason=reason,
-            forced=force,  # False whenever refused: only an unforced promotion is refused
+            # Nothing was bypassed by a refused promotion; a refused --force shows in details.
+            forced=force and refused is None,
             details=details,
             at=moved_at,
         )
+    if unloadable is not None:
+        raise BadInputError(unloadable)
     if refused is not None:
         raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")
     manifests = write_manifests(
@@ -127,3 +135,12 @@ def promote(
         forced=force,
         manifests=manifests,
     )
+
+
+def _load_failure(*, name: str, version: str) -> str | None:
+    """Why ``version`` cannot be loaded, or None when it loads."""
+    try:
+        load_version(name=name, version=version)
+    except BadInputError as exc:
+        return str(exc)
+    return None

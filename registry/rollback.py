@@ -4,6 +4,10 @@ Two rollbacks in a row walk further back through the serving history instead of
 undoing each other: after a rollback, ``previous`` names the version that served
 before the one now restored (or is removed when there was none), so a second rollback
 never re-promotes the version just rolled back from.
+
+A target that failed its gates, or that an open or recent incident found regressed, is
+refused unless forced with a reason (``registry.rollback_guard``); the refusal and the
+override are both recorded with the guards that fired.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from mlflow import MlflowClient
+from sqlalchemy.orm import Session
 
 from boltit.db import Database
-from boltit.errors import BadInputError, NotFoundError
+from boltit.errors import BadInputError, GateFailedError, NotFoundError
 from boltit.names import PREVIOUS, PRODUCTION
 from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
-from registry.access import aliases, get_version
+from registry.access import aliases, get_version, registry_errors
 from registry.evaluation import load_version
 from registry.history import record_event, served_before, serving_timeline
 from registry.locks import registry_lock
 from registry.manifests import check_bucket, write_manifests
+from registry.rollback_guard import Guard, failed_gates, incident_guards
 from registry.transitions import move_production
 
 
@@ -35,6 +41,8 @@ class RollbackResult:
     to_version: str
     previous: str | None
     manifests: list[str] = field(default_factory=list)
+    forced: bool = False
+    guards: list[Guard] = field(default_factory=list)  # overridden by ``force``
 
 
 def rollback(
@@ -45,15 +53,20 @@ def rollback(
     actor: str,
     to_version: str | int | None = None,
     reason: str | None = None,
+    force: bool = False,
     settings: Settings | None = None,
 ) -> RollbackResult:
     """Reassign ``Production`` to ``previous`` or to ``to_version`` (a version that served).
 
     Raises NotFoundError when nothing serves, BadInputError when there is no version to
-    roll back to, the target never served or cannot be loaded; no alias moves then.
+    roll back to, the target never served or cannot be loaded, or ``force`` comes without
+    a reason; GateFailedError (recorded as a refused ``rollback``) when a guard fires and
+    ``force`` is not given. No alias moves then.
     """
     settings = settings or load_settings()
     reason = reason.strip() if reason and reason.strip() else None
+    if force and reason is None:
+        raise BadInputError("--force needs a --reason; forced rollbacks are audited")
     wanted = None if to_version is None else str(to_version).strip()
     if wanted is not None:
         get_version(client, name=name, version=wanted)
@@ -80,22 +93,43 @@ def rollback(
                 f"version {target} never served {name!r} (served: {served}); promote it instead"
             )
         get_version(client, name=name, version=target)
-        load_version(name=name, version=target)
-        new_previous = served_before(timeline, version=target, excluding={serving})
-        moved_at = utcnow()
-        move_production(client, name=name, to_version=target, previous=new_previous)
-        record_event(
-            session,
-            client,
-            action="rollback",
-            actor=actor,
-            model_name=name,
-            from_version=serving,
-            to_version=target,
-            reason=reason,
-            details={"outcome": "rolled_back", "previous": new_previous},
-            at=moved_at,
-        )
+        guards = _guards(session, client, name=name, version=target, settings=settings)
+        fired = [guard.to_dict() for guard in guards]
+        if guards and not force:
+            refusal = f"rollback to v{target} refused: " + "; ".join(g.message for g in guards)
+            record_event(
+                session,
+                client,
+                action="rollback",
+                actor=actor,
+                model_name=name,
+                from_version=serving,
+                to_version=target,
+                reason=reason,
+                details={"outcome": "refused", "refusal": refusal, "guards": fired},
+            )
+        else:
+            refusal = None
+            load_version(name=name, version=target)
+            new_previous = served_before(timeline, version=target, excluding={serving})
+            moved_at = utcnow()
+            move_production(client, name=name, to_version=target, previous=new_previous)
+            record_event(
+                session,
+                client,
+                action="rollback",
+                actor=actor,
+                model_name=name,
+                from_version=serving,
+                to_version=target,
+                reason=reason,
+                forced=bool(guards),
+                details={"outcome": "rolled_back", "previous": new_previous, "guards": fired},
+                at=moved_at,
+            )
+    if refusal is not None:
+        # Raised after the lock's session committed, so the refusal stays in the history.
+        raise GateFailedError(f"{refusal}; use --force --reason to restore it anyway")
     manifests = write_manifests(
         settings,
         client,
@@ -110,4 +144,22 @@ def rollback(
         to_version=target,
         previous=new_previous,
         manifests=manifests,
+        forced=bool(guards),
+        guards=guards,
     )
+
+
+def _guards(
+    session: Session, client: MlflowClient, *, name: str, version: str, settings: Settings
+) -> list[Guard]:
+    with registry_errors(f"cannot read version {version} of {name!r}"):
+        tags = dict(client.get_model_version(name, version).tags or {})
+    gates = failed_gates(tags, version=version)
+    incidents = incident_guards(
+        session,
+        model_name=name,
+        version=version,
+        now=utcnow(),
+        recent_days=settings.rollback_guard_days,
+    )
+    return ([gates] if gates else []) + incidents

@@ -6,6 +6,11 @@ registry with the last Production the history recorded. A detected change is rec
 gated, then accepted (aliases and stages made to agree, ``previous`` set) or reverted
 (the reason written into the version's description), as the gate config's ``sync``
 section says.
+
+Gating trusts the version's latest verdict when it passed against the current champion
+under the current gate config (same config digest). Otherwise the version is judged again:
+under the gate config recorded with its latest verdict (so ``validate --min-accuracy 0.75``
+keeps meaning what it meant), else under the current one. The outcome says which.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from registry.locks import registry_lock
 from registry.manifests import write_manifests
 from registry.transitions import move_production, production_stage_versions, set_stage
 from registry.validate import validate
+from registry.verdicts import RecordedVerdict, config_digest, recorded_config, recorded_verdict
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,68 @@ class SyncOutcome:
     outcome: str  # "accepted" | "reverted"
     gates_passed: bool | None
     reason: str
+    judged: str | None = None  # "trusted" | "recorded_config" | "current_config"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How sync gated a version: the verdict it trusted or the validation it ran."""
+
+    passed: bool
+    judged: str
+    reason: str
+    config_digest: str
+
+
+def judge(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    version: str,
+    champion: str | None,
+    actor: str,
+    settings: Settings,
+    config: GateConfig,
+) -> Judgement:
+    """Trust the version's verdict when it still applies; else validate it again."""
+    with registry_errors(f"cannot read the verdict on version {version}"):
+        verdict = recorded_verdict(client, name=name, version=version)
+    if verdict is not None and verdict.trusted_for(champion=champion, config=config):
+        return Judgement(True, "trusted", f"trusted {verdict.describe()}", config_digest(config))
+    recorded = _recorded_config(client, verdict)
+    judge_config = recorded or config
+    if recorded is not None and verdict is not None:
+        judged, under = "recorded_config", f"the gate config of its {verdict.describe()}"
+    else:
+        judged, under = "current_config", "the current gate config"
+    digest = config_digest(judge_config)
+    try:
+        result = validate(
+            client=client,
+            database=database,
+            name=name,
+            version=version,
+            actor=actor,
+            settings=settings,
+            config=judge_config,
+            champion_version=champion,
+            mark=False,
+        )
+    except BoltitError as exc:
+        return Judgement(False, judged, f"cannot be validated: {exc}", digest)
+    failed = "; ".join(r.describe() for r in result.failures)
+    outcome = "gates passed" if result.passed else f"gates failed: {failed}"
+    return Judgement(
+        result.passed, judged, f"re-judged under {under} ({digest[:12]}): {outcome}", digest
+    )
+
+
+def _recorded_config(client: MlflowClient, verdict: RecordedVerdict | None) -> GateConfig | None:
+    if verdict is None:
+        return None
+    with registry_errors(f"cannot read the report of version {verdict.version}"):
+        return recorded_config(client, verdict)
 
 
 def detect_change(client: MlflowClient, database: Database, *, name: str) -> ObservedChange | None:
@@ -89,26 +157,21 @@ def sync_once(
         return None
 
     gates_passed: bool | None = None
+    judgement: Judgement | None = None
     if change.version is None:
         action, why = "revert", f"the {PRODUCTION} alias was removed outside boltit"
     else:
-        try:
-            result = validate(
-                client=client,
-                database=database,
-                name=name,
-                version=change.version,
-                actor=actor,
-                settings=settings,
-                config=gate_config,
-                champion_version=change.recorded,
-                mark=False,
-            )
-            gates_passed = result.passed
-            failed = "; ".join(r.describe() for r in result.failures)
-            why = "gates passed" if result.passed else f"gates failed: {failed}"
-        except BoltitError as exc:
-            gates_passed, why = False, f"cannot be validated: {exc}"
+        judgement = judge(
+            client=client,
+            database=database,
+            name=name,
+            version=change.version,
+            champion=change.recorded,
+            actor=actor,
+            settings=settings,
+            config=gate_config,
+        )
+        gates_passed, why = judgement.passed, judgement.reason
         policy = gate_config.sync
         action = policy.on_gate_pass if gates_passed else policy.on_gate_fail
 
@@ -139,7 +202,13 @@ def sync_once(
                             f"{PRODUCTION} was set by {change.via} outside boltit and {why}."
                         ),
                     )
-        details = {"outcome": outcome, "via": change.via, "gates": {"passed": gates_passed}}
+        details: dict[str, object] = {
+            "outcome": outcome,
+            "via": change.via,
+            "gates": {"passed": gates_passed},
+        }
+        if judgement is not None:
+            details |= {"judged": judgement.judged, "config_digest": judgement.config_digest}
         record_event(
             session,
             client,
@@ -174,7 +243,13 @@ def sync_once(
             previous=change.recorded,
             changed_at=now,
         )
-    return SyncOutcome(change=change, outcome=outcome, gates_passed=gates_passed, reason=why)
+    return SyncOutcome(
+        change=change,
+        outcome=outcome,
+        gates_passed=gates_passed,
+        reason=why,
+        judged=None if judgement is None else judgement.judged,
+    )
 
 
 def sync(

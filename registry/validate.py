@@ -13,6 +13,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from boltit.db import Database
+from boltit.errors import BadInputError
+from boltit.evaluation_sets import (
+    frame_digest,
+    read_evaluation_set,
+    row_digests,
+    training_digests,
+)
 from boltit.names import PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_FAILED, VALIDATION_PASSED
 from boltit.settings import Settings, load_settings
 from registry.access import aliases, get_version, registry_errors
@@ -21,15 +28,50 @@ from registry.evaluation import (
     load_evaluation_file,
     load_version_cached,
     logged_evaluation_split,
-    score_version,
+    score_versions,
 )
 from registry.gate_config import GateConfig, load_gate_config
 from registry.gates import GateReport, GateResult, evaluate_gates
 from registry.history import record_event
 from registry.metrics import ModelEvaluation
 from registry.transitions import clear_challenger, mark_challenger
+from registry.verdicts import (
+    NO_CHAMPION,
+    TAG_ACCURACY,
+    TAG_CHAMPION,
+    TAG_CONFIG_DIGEST,
+    TAG_EVALUATION_DIGEST,
+    TAG_EVALUATION_ROWS,
+    TAG_EVALUATION_SET,
+    TAG_REPORT,
+    TAG_VALIDATED_AT,
+    config_digest,
+)
 
 _CURRENT_PRODUCTION = object()
+MODEL_EVALUATION_SET = "model evaluation set"
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """The held-out tickets a validation scores on, and what the verdict calls them.
+
+    Attributes:
+        frame: ``text``, ``category``.
+        source: ``model evaluation set``, the file given, ``given frame``, or (a model
+            trained before evaluation sets existed) the candidate's logged split.
+        digest: ``boltit.evaluation_sets.frame_digest`` of the frame.
+        uri: Where the model's evaluation set revision is stored, when it is that.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    digest: str
+    uri: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
 
 
 @dataclass(frozen=True)
@@ -42,6 +84,9 @@ class ValidationResult:
     candidate: ModelEvaluation
     champion: ModelEvaluation | None
     report_artifact: str | None
+    evaluation: EvaluationData | None = None
+    config_digest: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -58,17 +103,26 @@ def _gate_tag(result: GateResult) -> str:
     verdict = "passed" if result.passed else "failed"
     if result.mode == "dry_run":
         verdict = f"dry_run {verdict}"
-    observed = "n/a" if result.observed is None else f"{result.observed:.4g}"
+    observed = result.observed_text
     return f"{verdict} (observed {observed}, limit {result.limit})"
 
 
-def _description(report: GateReport, *, when: datetime, data_source: str) -> str:
+def _description(
+    report: GateReport,
+    *,
+    when: datetime,
+    evaluation: EvaluationData,
+    config_digest: str,
+    notes: list[str],
+) -> str:
     verdict = "PASSED" if report.passed else "FAILED"
     champion = f"v{report.champion}" if report.champion else "none"
     lines = [
         f"Validation {verdict} at {when:%Y-%m-%d %H:%M:%S} UTC "
-        f"(champion {champion}, data: {data_source}).",
+        f"(champion {champion}, data: {evaluation.source}, {evaluation.rows:,} rows, "
+        f"digest {evaluation.digest[:12]}; gate config {config_digest[:12]}).",
     ]
+    lines.extend(f"- note: {note}" for note in notes)
     for result in report.results:
         marker = {True: "ok", False: "FAIL", None: "off"}[result.passed]
         if result.mode == "dry_run" and result.passed is False:
@@ -77,19 +131,69 @@ def _description(report: GateReport, *, when: datetime, data_source: str) -> str
     return "\n".join(lines)
 
 
-def _evaluation_frame(
+def _evaluation_data(
     client: MlflowClient,
     *,
+    name: str,
     data: pd.DataFrame | Path | str | None,
+    data_label: str | None,
     run_id: str | None,
     version: str,
-) -> tuple[pd.DataFrame, str]:
+) -> EvaluationData:
+    """The model's evaluation set by default; a given frame or file when pinned."""
     if data is None:
+        with registry_errors(f"cannot read the evaluation set of {name!r}"):
+            model_set = read_evaluation_set(client, name)
+        if model_set is not None:
+            frame = check_evaluation_frame(
+                model_set.frame, source=f"{MODEL_EVALUATION_SET} ({model_set.uri})"
+            )
+            return EvaluationData(frame, MODEL_EVALUATION_SET, frame_digest(frame), model_set.uri)
+        # A model trained before evaluation sets existed: its candidate's own split.
         frame = logged_evaluation_split(client, run_id=run_id, version=version)
-        return frame, f"logged evaluation split of v{version}"
+        return EvaluationData(frame, f"logged evaluation split of v{version}", frame_digest(frame))
     if isinstance(data, pd.DataFrame):
-        return check_evaluation_frame(data, source="the given frame"), "given frame"
-    return load_evaluation_file(Path(data)), str(data)
+        frame = check_evaluation_frame(data, source=data_label or "the given frame")
+        return EvaluationData(frame, data_label or "given frame", frame_digest(frame))
+    frame = load_evaluation_file(Path(data))
+    return EvaluationData(frame, data_label or str(data), frame_digest(frame))
+
+
+def _check_overlap(
+    client: MlflowClient,
+    *,
+    name: str,
+    evaluation: EvaluationData,
+    versions: dict[str, str],
+) -> list[str]:
+    """Refuse evaluation rows a compared version trained on; notes for unverifiable ones.
+
+    Args:
+        versions: version -> role (``candidate``, ``champion``).
+
+    Raises:
+        BadInputError: Some evaluation rows are among a version's recorded training rows.
+    """
+    digests = row_digests(evaluation.frame["text"])
+    seen: list[str] = []
+    notes: list[str] = []
+    for version, role in versions.items():
+        run_id = get_version(client, name=name, version=version).run_id
+        with registry_errors(f"cannot read the training rows of version {version}"):
+            trained = training_digests(client, run_id)
+        if trained is None:
+            notes.append(f"overlap unverified for v{version} (its run recorded no training rows)")
+            continue
+        overlap = sum(d in trained for d in digests)
+        if overlap:
+            seen.append(f"{overlap:,} in the training rows of v{version} ({role})")
+    if seen:
+        raise BadInputError(
+            f"refusing to compare on {evaluation.source} ({evaluation.rows:,} rows): "
+            f"{'; '.join(seen)}; nothing was recorded (evaluate on rows neither version "
+            "trained on: the model evaluation set, or --data with other tickets)"
+        )
+    return notes
 
 
 def validate(
@@ -100,6 +204,7 @@ def validate(
     version: str | int,
     actor: str,
     data: pd.DataFrame | Path | str | None = None,
+    data_label: str | None = None,
     min_accuracy: float | None = None,
     settings: Settings | None = None,
     config: GateConfig | None = None,
@@ -114,7 +219,10 @@ def validate(
 
     Args:
         data: held-out tickets (frame or CSV/Parquet path with ``text`` and ``category``);
-            defaults to the candidate's logged ``evaluation/eval_split.parquet``.
+            defaults to the model's evaluation set (the candidate's logged split for a
+            model trained before evaluation sets existed). Rows that the candidate or the
+            champion trained on are refused (``BadInputError``, nothing recorded).
+        data_label: what the verdict calls ``data`` (the CLI passes the file path).
         min_accuracy: overrides the ``min_accuracy`` gate's threshold.
         config: gate config; defaults to ``settings.gates_config`` over the packaged one.
         champion_version: version to compare with; defaults to the ``Production`` alias.
@@ -126,19 +234,18 @@ def validate(
         min_accuracy
     )
     candidate_version = get_version(client, name=name, version=version)
-    frame, data_source = _evaluation_frame(
-        client, data=data, run_id=candidate_version.run_id, version=version
+    evaluation = _evaluation_data(
+        client,
+        name=name,
+        data=data,
+        data_label=data_label,
+        run_id=candidate_version.run_id,
+        version=version,
     )
+    frame, data_source = evaluation.frame, evaluation.source
+    gate_digest = config_digest(gate_config)
     threshold = gate_config.gates.auto_apply_precision.threshold
     auto_apply_threshold = settings.auto_apply_threshold if threshold is None else threshold
-
-    def score(v: str) -> ModelEvaluation:
-        return score_version(
-            load_version_cached(name=name, version=v),
-            frame,
-            auto_apply_threshold=auto_apply_threshold,
-            latency_samples=gate_config.latency_samples,
-        )
 
     champion_id: str | None
     if champion_version is _CURRENT_PRODUCTION:
@@ -147,9 +254,23 @@ def validate(
         champion_id = None if champion_version is None else str(champion_version)
     if champion_id == version:
         champion_id = None  # revalidating the serving version: absolute gates only
-    candidate = score(version)
-    champion = score(champion_id) if champion_id else None
-    report = evaluate_gates(candidate=candidate, champion=champion, config=gate_config)
+    compared = {version: "candidate"} | ({champion_id: "champion"} if champion_id else {})
+    notes = _check_overlap(client, name=name, evaluation=evaluation, versions=compared)
+    # Both versions predict the same rows (the drop gates pair them row by row) and are
+    # timed together, interleaved, so machine load cannot favour either.
+    candidate, champion = score_versions(
+        load_version_cached(name=name, version=version),
+        load_version_cached(name=name, version=champion_id) if champion_id else None,
+        frame,
+        auto_apply_threshold=auto_apply_threshold,
+        latency_samples=gate_config.latency_samples,
+    )
+    report = evaluate_gates(
+        candidate=candidate,
+        champion=champion,
+        config=gate_config,
+        latency_budget_ms=settings.single_predict_budget_ms,
+    )
 
     now = datetime.now(UTC)
     document = {
@@ -158,6 +279,15 @@ def validate(
         "actor": actor,
         "data": data_source,
         "rows": candidate.rows,
+        "evaluation": {
+            "set": data_source,
+            "digest": evaluation.digest,
+            "rows": evaluation.rows,
+            "uri": evaluation.uri,
+        },
+        "champion_version": champion_id,
+        "notes": notes,
+        "config_digest": gate_digest,
         "config": gate_config.model_dump(mode="json"),
         "report": report.to_dict(),
         "candidate": candidate.to_dict(),
@@ -168,17 +298,34 @@ def validate(
     with registry_errors(f"cannot record the validation of version {version}"):
         for result in report.results:
             client.set_model_version_tag(name, version, f"gate.{result.name}", _gate_tag(result))
-        client.set_model_version_tag(name, version, TAG_VALIDATION_STATUS, status)
-        client.update_model_version(
-            name, version, description=_description(report, when=now, data_source=data_source)
-        )
         if candidate_version.run_id:
-            artifact_file = f"validation/v{version}-{now:%Y%m%dT%H%M%S}.json"
+            artifact_file = f"validation/v{version}-{now:%Y%m%dT%H%M%S%f}.json"
             try:
                 client.log_dict(candidate_version.run_id, document, artifact_file)
                 artifact = f"runs:/{candidate_version.run_id}/{artifact_file}"
             except (MlflowException, OSError):
                 artifact = None  # the tags and history still carry the verdict
+        verdict_tags = {
+            TAG_EVALUATION_SET: data_source,
+            TAG_EVALUATION_DIGEST: evaluation.digest,
+            TAG_EVALUATION_ROWS: str(evaluation.rows),
+            TAG_CHAMPION: champion_id or NO_CHAMPION,
+            TAG_CONFIG_DIGEST: gate_digest,
+            TAG_ACCURACY: repr(float(candidate.accuracy)),
+            TAG_VALIDATED_AT: now.isoformat(),
+            TAG_REPORT: artifact or "",
+        }
+        for key, value in verdict_tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        # Written last: a verdict is only read as passed once everything it rests on is.
+        client.set_model_version_tag(name, version, TAG_VALIDATION_STATUS, status)
+        client.update_model_version(
+            name,
+            version,
+            description=_description(
+                report, when=now, evaluation=evaluation, config_digest=gate_digest, notes=notes
+            ),
+        )
         if mark and report.passed and aliases(client, name=name).get(PRODUCTION) != version:
             mark_challenger(client, name=name, version=version)
         elif not report.passed:
@@ -200,6 +347,12 @@ def validate(
                     "results": json.loads(json.dumps(report.to_dict()["results"])),
                 },
                 "data": data_source,
+                "evaluation_set": data_source,
+                "evaluation_digest": evaluation.digest,
+                "evaluation_rows": evaluation.rows,
+                "champion": champion_id,
+                "config_digest": gate_digest,
+                "notes": notes,
                 "report_artifact": artifact,
             },
         )
@@ -210,4 +363,7 @@ def validate(
         candidate=candidate,
         champion=champion,
         report_artifact=artifact,
+        evaluation=evaluation,
+        config_digest=gate_digest,
+        notes=tuple(notes),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,17 +15,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from boltit.db import Database
 from boltit.settings import Settings, load_settings
 from boltit.tracking import configure_mlflow
-from serving.errors import install_error_handlers
+from serving.auth import ServiceAuth
+from serving.bounds import BodyLimits
+from serving.contract import install_contract
+from serving.errors import REQUEST_ID_HEADER, install_error_handlers
 from serving.metrics import ServiceMetrics
 from serving.routes import admin, classify, flags, health, metrics, model, tickets, webhooks
 from serving.service import ServingService
 
-# Ceiling on any request body: a full batch of maximal texts, JSON-escaped.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+# A caller's own request id is kept when it is short and plain, so logs can be joined.
+_CALLER_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the service for ``settings``; the lifespan loads the model and starts followers."""
+    """Build the service for ``settings``; the lifespan loads the model and starts followers.
+
+    Raises:
+        InsecureStartError: no client token is configured and ``BOLTIT_INSECURE_OPEN`` is off.
+    """
+    auth = ServiceAuth(settings)
+    auth.check_startup()  # before anything opens: an open service must be asked for
     client = configure_mlflow(settings)
     database = Database(settings.database_url)
     service = ServingService(settings=settings, client=client, database=database)
@@ -47,7 +58,9 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
+    app.state.auth = auth
     install_error_handlers(app)
+    install_contract(app)
     for router in (
         classify.router,
         model.router,
@@ -59,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router)
+    # Added last = outermost: refusals by the body limits are counted too.
+    app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     return app
 
@@ -69,7 +84,11 @@ def app_from_environment() -> FastAPI:
 
 
 class RequestMetrics:
-    """Counts requests, errors and latency per endpoint; refuses oversized bodies early."""
+    """Counts requests, errors and latency per endpoint; gives every request an id.
+
+    The id (the caller's ``X-Request-ID`` when plain, else a new one) is in
+    ``request.state.request_id`` and in every response's ``X-Request-ID`` header.
+    """
 
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
         self.app = app
@@ -82,16 +101,17 @@ class RequestMetrics:
         endpoint = _endpoint(scope["path"])
         started = time.perf_counter()
         status = 500
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
-                await _refuse_large(send)
-                self._observe(endpoint, 413, started)
-                return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = list(message.get("headers", ()))
+                if all(name.lower() != id_header[0] for name, _ in headers):
+                    message = {**message, "headers": [*headers, id_header]}
             await send(message)
 
         try:
@@ -125,13 +145,8 @@ def _endpoint(path: str) -> str:
     return "other"  # unknown paths must not grow label cardinality
 
 
-async def _refuse_large(send: Send) -> None:
-    body = b'{"detail":"request body is larger than the 32 MiB limit"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _CALLER_REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex

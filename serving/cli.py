@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,8 +18,15 @@ from boltit.console import err, out
 from boltit.context import app_context
 from boltit.errors import BadInputError
 from boltit.settings import Settings
+from serving.process_tree import (
+    SUPERVISOR_ENV,
+    child_dies_with_us,
+    stop_process_group,
+)
 
-FACTORY = "serving.app:app_from_environment"
+# Builds the app from the environment (serving.app:app_from_environment), after tying each
+# worker's life to the supervisor's.
+FACTORY = "serving.process_tree:worker_app"
 DEFAULT_PORT = 8000
 DEFAULT_MLFLOW_PORT = 5000
 MLFLOW_START_TIMEOUT = 180  # seconds; a cold start on a busy 2-core machine takes a minute
@@ -39,9 +47,16 @@ def run_service(settings: Settings, *, host: str, port: int, workers: int) -> No
     # Workers re-read settings from the environment; pin the state folder the CLI resolved.
     os.environ.setdefault("BOLTIT_STATE_DIR", str(settings.state_dir.resolve()))
     metrics_dir = None
+    # A value inherited from some other supervisor would make a lone server end itself.
+    os.environ.pop(SUPERVISOR_ENV, None)
     if workers > 1:
+        # Uvicorn's supervisor runs in this process: its workers die with it, even on kill -9.
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
         # Sum counters and histograms over every worker (prometheus_client multiprocess mode).
-        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.state_dir))
+        remove_orphaned_metrics(settings.state_dir)
+        metrics_dir = Path(
+            tempfile.mkdtemp(prefix=f"metrics-{os.getpid()}-", dir=settings.state_dir)
+        )
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     try:
         uvicorn.run(
@@ -61,6 +76,36 @@ def run_service(settings: Settings, *, host: str, port: int, workers: int) -> No
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def remove_orphaned_metrics(state_dir: Path) -> None:
+    """Delete the metrics folders of supervisors that died without removing their own."""
+    for folder in state_dir.glob("metrics-*-*"):
+        owner = folder.name.split("-")[1]
+        if owner.isdigit() and not _process_exists(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process holds that id now
+        return True
+    return True
+
+
+def refuse_open_service(settings: Settings) -> None:
+    """One clear line, before any worker starts, when no client token is configured."""
+    from serving.auth import ServiceAuth
+
+    ServiceAuth(settings).check_startup()
+    if settings.insecure_open:
+        err.print(
+            "[yellow]warning:[/] BOLTIT_INSECURE_OPEN=true: callers without a token may "
+            "classify, send feedback and export (their feedback is ignored by the monitor)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and ``up`` to ``app``."""
 
@@ -74,6 +119,7 @@ def register(app: typer.Typer) -> None:
         """Serve models:/<name>@Production and follow the alias without restarts."""
         context = app_context(ctx)
         settings = context.settings
+        refuse_open_service(settings)
         _ = context.database  # migrate once here, before workers race to do it
         out.print(
             f"serving [bold]{settings.model_name}@Production[/] on http://{host}:{port} "
@@ -96,7 +142,11 @@ def register(app: typer.Typer) -> None:
         context = app_context(ctx)
         settings = context.settings
         _check_port(mlflow_port)
+        refuse_open_service(settings)
         _ = context.database
+        # Uvicorn re-raises the SIGTERM it stopped on once it is done; by default that ends
+        # the process before the ``finally`` below could stop the MLflow server.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         server = start_mlflow_server(settings, port=mlflow_port)
         try:
             out.print(f"MLflow UI and registry: http://127.0.0.1:{mlflow_port}")
@@ -110,15 +160,19 @@ def register(app: typer.Typer) -> None:
             out.print(f"classification service: http://127.0.0.1:{port}  (docs at /docs)")
             run_service(settings, host="127.0.0.1", port=port, workers=1)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_process_group(server)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[bytes]:
-    """``mlflow server`` on the project's own backend store, with webhooks allowed to loopback."""
+    """``mlflow server`` on the project's own backend store, with webhooks allowed to loopback.
+
+    It leads a process group of its own, so ``stop_process_group`` reaches its uvicorn and
+    job runner too, and it gets SIGTERM (which it forwards) if this process dies first.
+    """
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -143,8 +197,20 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
     ]
     log_path = settings.state_dir / "mlflow-server.log"
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    _wait_for_port(port, process, log_path)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # Runs between fork and exec: one prctl call, resolved before the fork.
+            preexec_fn=child_dies_with_us,
+        )
+    try:
+        _wait_for_port(port, process, log_path)
+    except BaseException:  # a failed start, or SIGTERM/Ctrl-C while waiting: leave nothing
+        stop_process_group(process)
+        raise
     return process
 
 
@@ -195,6 +261,5 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) 
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.3)
-    process.terminate()
     err.print(f"mlflow server did not open port {port} in {MLFLOW_START_TIMEOUT} s; see {log_path}")
     raise BadInputError(f"mlflow server did not start on port {port}")

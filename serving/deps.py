@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from boltit.settings import Settings
-from serving.security import check_admin
+from serving.auth import AdminClient
 from serving.service import ServingService, admin_actor
 
 
@@ -23,13 +23,10 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def require_admin(
-    service: Annotated[ServingService, Depends(get_service)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> str:
-    """Admin writes need the configured bearer token; returns the audit actor."""
-    check_admin(authorization, expected=service.settings.admin_token_value())
-    return admin_actor()
+async def require_admin(client: AdminClient) -> str:
+    """Admin writes need a client with scope ``admin``; returns the audit actor."""
+    name = client.name if client is not None else "anonymous"  # never None: admin is never open
+    return f"{name} via {admin_actor()}"
 
 
 ServiceDep = Annotated[ServingService, Depends(get_service)]

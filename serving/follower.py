@@ -1,7 +1,9 @@
 """Follow a registry alias: load and warm each new version in the background, swap atomically.
 
-A version that fails to load is refused (once per version) and the old one keeps
-serving; the failure goes to the audit history and to ``/health``.
+A version that fails to load is refused and the old one (if any) keeps serving; the
+failure goes to the audit history (once per version) and to ``/health``. While the alias
+still points at it, the load is retried with exponential backoff, so a version whose files
+come back (a restored artifact store, a flaky network share) is served without a reload.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +71,15 @@ class CheckResult:
 Loader = Callable[[str], Predictor]
 
 
+@dataclass(slots=True)
+class RetryState:
+    """When a refused version is tried again: after ``delay``, doubling up to the cap."""
+
+    attempts: int
+    delay: float
+    next_at: float  # time.monotonic()
+
+
 class AliasFollower:
     """Keeps ``current`` on the version an alias points at.
 
@@ -83,6 +95,8 @@ class AliasFollower:
         name: str,
         alias: str,
         loader: Loader = load_predictor,
+        retry_seconds: float = 1.0,
+        retry_max_seconds: float = 60.0,
     ) -> None:
         self.client = client
         self.database = database
@@ -91,7 +105,9 @@ class AliasFollower:
         self._loader = loader
         self.current: LoadedModel | None = None
         self.failures: deque[LoadFailure] = deque(maxlen=20)
-        self._refused: set[str] = set()
+        self._refused: dict[str, RetryState] = {}
+        self._retry_seconds = retry_seconds
+        self._retry_max_seconds = max(retry_max_seconds, retry_seconds)
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self.wanted: str | None = None  # the version the alias points at, loaded or not
@@ -120,16 +136,17 @@ class AliasFollower:
         current = self.current
         if current is not None and current.version == version and not force:
             return result
-        if version in self._refused and not force:
+        retry = self._refused.get(version)
+        if retry is not None and not force and time.monotonic() < retry.next_at:
             return result
         try:
             predictor = self._loader(f"models:/{self.name}/{version}")
         except ModelLoadError as exc:
-            self._refuse(version, str(exc))
+            self._refuse(version, str(exc), force=force)
             result.error = str(exc)
             return result
         except Exception as exc:  # anything a broken artifact throws must not stop the thread
-            self._refuse(version, f"{type(exc).__name__}: {exc}")
+            self._refuse(version, f"{type(exc).__name__}: {exc}", force=force)
             result.error = str(exc)
             return result
         loaded = LoadedModel(
@@ -145,19 +162,48 @@ class AliasFollower:
         # ~200 ms (the p99 of bench/serve_bench.py). Frozen, the collector skips them.
         gc.freeze()
         self.current = loaded  # the atomic swap
-        self._refused.discard(version)
+        retried = self._refused.pop(version, None)
         result.swapped = True
+        details: dict[str, object] = {
+            "alias": self.alias,
+            "replica": replica_name(),
+            "forced": force,
+        }
+        if retried is not None:
+            details["failed_attempts"] = retried.attempts
         self._record(
             action="model_swap",
             from_version=current.version if current else None,
             to_version=version,
-            reason=f"{self.alias} alias now points at version {version}",
-            details={"alias": self.alias, "replica": replica_name(), "forced": force},
+            reason=f"{self.alias} alias now points at version {version}"
+            + (f" (loaded after {retried.attempts} failed attempts)" if retried else ""),
+            details=details,
         )
         return result
 
-    def _refuse(self, version: str, error: str) -> None:
-        self._refused.add(version)
+    def _refuse(self, version: str, error: str, *, force: bool = False) -> None:
+        retry = self._refused.get(version)
+        if retry is not None:
+            retry.attempts += 1
+            retry.delay = min(retry.delay * 2, self._retry_max_seconds)
+            retry.next_at = time.monotonic() + retry.delay
+        if retry is not None and not force:
+            # Already in the history and on /health: a background retry only backs off.
+            log.warning(
+                "%s version %s still fails to load (attempt %d, next in %.0f s): %s",
+                self.name,
+                version,
+                retry.attempts,
+                retry.delay,
+                error[:500],
+            )
+            return
+        if retry is None:
+            self._refused[version] = RetryState(
+                attempts=1,
+                delay=self._retry_seconds,
+                next_at=time.monotonic() + self._retry_seconds,
+            )
         self.failures.append(
             LoadFailure(version=version, alias=self.alias, error=error[:2000], at=utcnow())
         )

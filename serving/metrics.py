@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
 from boltit.db import Database
+from boltit.evaluation import LiveAccuracy, live_accuracy
 from boltit.schema import Ticket, utcnow
 from serving.follower import LoadedModel
 
@@ -69,6 +70,13 @@ class ServiceMetrics:
             ["model_version", "decision"],
             registry=target,
         )
+        self.prediction_errors = Counter(
+            "boltit_prediction_errors",
+            "Classify requests that got no prediction (model_error, no_model, "
+            "store_unavailable, unexpected)",
+            ["kind"],
+            registry=target,
+        )
         # labels() takes a lock and builds a key on every call; the hot path looks children
         # up once per label set instead.
         self._request_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
@@ -114,6 +122,10 @@ class ServiceMetrics:
         predictions.inc()
         confidences.observe(confidence)
         decisions.inc()
+
+    def observe_prediction_error(self, kind: str) -> None:
+        """Count one classify request answered without a prediction."""
+        self.prediction_errors.labels(kind).inc()
 
     def add_collector(self, collector: Collector) -> None:
         """Expose one more store-backed collector (e.g. the monitor's alert rules)."""
@@ -161,7 +173,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         accuracy = GaugeMetricFamily(
             "classification_accuracy_7d",
-            "Share of tickets with feedback in the last 7 days whose category was right",
+            "Share of tickets with client feedback in the last 7 days whose category was right",
         )
         by_version = GaugeMetricFamily(
             "boltit_classification_accuracy_7d_by_version",
@@ -179,30 +191,23 @@ class StoreCollector(Collector):
         except Exception as exc:  # a scrape must not fail because the store is busy
             log.warning("store metrics unavailable: %s", exc)
             return
-        total_right = sum(right for _, _, right, _ in week)
-        total = sum(count for _, _, _, count in week)
-        feedback.add_metric([], total)
-        if total:
-            accuracy.add_metric([], total_right / total)
-        for version, served_by, right, count in week:
-            by_version.add_metric([version, served_by], right / count)
+        feedback.add_metric([], week.labelled)
+        if week.accuracy is not None:
+            accuracy.add_metric([], week.accuracy)
+        for (version, served_by), figures in week.by_route.items():
+            if figures.accuracy is not None:
+                by_version.add_metric([version, served_by], figures.accuracy)
         if hour[1]:
             rate.add_metric([], hour[0] / hour[1])
         yield from (accuracy, by_version, feedback, rate)
 
-    def _query(self) -> tuple[list[tuple[str, str, int, int]], tuple[int, int]]:
+    def _query(self) -> tuple[LiveAccuracy, tuple[int, int]]:
         now = utcnow()
-        right = func.sum(case((Ticket.category == Ticket.feedback_category, 1), else_=0))
         with self._database.session() as session:
-            week_rows = session.execute(
-                select(Ticket.model_version, Ticket.served_by, right, func.count())
-                .where(Ticket.feedback_category.is_not(None))
-                .where(Ticket.created_at >= now - timedelta(days=7))
-                .group_by(Ticket.model_version, Ticket.served_by)
-            ).all()
+            # The same figure the monitor and ``recompute-accuracy`` report.
+            week = live_accuracy(session, since=now - timedelta(days=7))
             applied = func.sum(case((Ticket.auto_applied.is_(True), 1), else_=0))
             hour_row = session.execute(
                 select(applied, func.count()).where(Ticket.created_at >= now - timedelta(hours=1))
             ).one()
-        week = [(str(v), str(s), int(r or 0), int(c)) for v, s, r, c in week_rows]
         return week, (int(hour_row[0] or 0), int(hour_row[1]))

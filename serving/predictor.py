@@ -15,6 +15,13 @@ WARM_UP_TICKETS = (
 )
 
 
+# A batch is predicted in slices of about this many characters. Each slice's vectorising
+# and sparse algebra are single C calls that hold the GIL; on a whole 256 x 20,000-character
+# batch those run for hundreds of milliseconds in which the event loop cannot answer even
+# /ready. Rows are independent, so slicing changes no answer.
+PREDICT_SLICE_CHARS = 100_000
+
+
 class ModelLoadError(Exception):
     """A model version that cannot be loaded or does not answer like a ticket classifier."""
 
@@ -42,6 +49,11 @@ class Predictor:
         # TicketClassifier.predict_one skips pandas and scipy for a single ticket.
         self._predict_one = getattr(classifier, "predict_one", None)
 
+    @property
+    def categories(self) -> frozenset[str]:
+        """The categories this model can answer (what feedback may name without being new)."""
+        return frozenset(str(c) for c in getattr(self._classifier, "categories", ()) or ())
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Predict categories, confidences and priorities for ``texts``, in order."""
         if len(texts) == 1 and self._predict_one is not None:
@@ -54,12 +66,16 @@ class Predictor:
                     priority=None if priority is None else str(priority),
                 )
             ]
-        frame = self._classifier.predict_frame(list(texts))
-        categories = frame["category"].tolist()
-        confidences = frame["confidence"].tolist()
-        priorities = (
-            frame["priority"].tolist() if "priority" in frame.columns else [None] * len(texts)
-        )
+        categories: list[Any] = []
+        confidences: list[Any] = []
+        priorities: list[Any] = []
+        for piece in _slices(texts):
+            frame = self._classifier.predict_frame(piece)
+            categories += frame["category"].tolist()
+            confidences += frame["confidence"].tolist()
+            priorities += (
+                frame["priority"].tolist() if "priority" in frame.columns else [None] * len(piece)
+            )
         return [
             Prediction(
                 category=str(category),
@@ -89,6 +105,19 @@ class Predictor:
         for answer in answers:
             if not 0.0 <= answer.confidence <= 1.0:
                 raise ModelLoadError(f"warm-up confidence {answer.confidence} is not in [0, 1]")
+
+
+def _slices(texts: Sequence[str]) -> list[list[str]]:
+    """Consecutive runs of ``texts`` of at most ``PREDICT_SLICE_CHARS`` (one text at least)."""
+    slices: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        if slices[-1] and size + len(text) > PREDICT_SLICE_CHARS:
+            slices.append([])
+            size = 0
+        slices[-1].append(text)
+        size += len(text)
+    return slices
 
 
 def load_predictor(model_uri: str) -> Predictor:

@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import JsonDict
 
 DEFAULT_MAX_TEXT_CHARS = 20_000
 DEFAULT_MAX_BATCH = 256
 
 
+# Characters that show nothing: whitespace, controls, zero-width and other format marks
+# (U+200B-U+200F, U+2060-U+206F, U+FEFF, variation selectors, tags), fillers that render
+# as blank (Hangul U+115F/U+1160/U+3164/U+FFA0, braille blank U+2800).
+_INVISIBLE_CLASS = (
+    "\\s\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\U000e0000-\U000e007f"
+)
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}]*")
+# The same rule in the OpenAPI document: at least one visible character (a JSON Schema
+# pattern matches anywhere in the string), so a schema-valid text is never refused as blank.
+VISIBLE_TEXT: JsonDict = {"pattern": f"[^{_INVISIBLE_CLASS}]"}
+
+
+def is_blank(value: str) -> bool:
+    """True when ``value`` has no visible character (empty, whitespace, zero-width only)."""
+    return _INVISIBLE.fullmatch(value) is not None
+
+
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("text is empty or only whitespace")
+    if is_blank(value):
+        raise ValueError("text is empty or only whitespace or invisible characters")
     _valid_unicode(value)
     return value
 
@@ -27,6 +56,16 @@ def _valid_unicode(value: str) -> None:
         ) from None
 
 
+def _iso_time(value: object) -> object:
+    # Pydantic reads a bare number as a Unix time; the API declares ISO 8601 (date-time).
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value):
+        raise ValueError("must be an ISO 8601 time such as 2026-12-01T09:00:00Z, not a number")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
 class ClassifyRequest(BaseModel):
     """One ticket to classify."""
 
@@ -36,12 +75,19 @@ class ClassifyRequest(BaseModel):
         min_length=1,
         max_length=DEFAULT_MAX_TEXT_CHARS,
         description=f"Ticket text, 1 to {DEFAULT_MAX_TEXT_CHARS} characters, not only whitespace.",
+        json_schema_extra=VISIBLE_TEXT,
     )
 
     _check_text = field_validator("text")(_not_blank)
 
 
-TicketText = Annotated[str, StringConstraints(min_length=1, max_length=DEFAULT_MAX_TEXT_CHARS)]
+TicketText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=DEFAULT_MAX_TEXT_CHARS),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": DEFAULT_MAX_TEXT_CHARS, **VISIBLE_TEXT}
+    ),
+]
 
 
 class BatchClassifyRequest(BaseModel):
@@ -59,8 +105,10 @@ class BatchClassifyRequest(BaseModel):
     @classmethod
     def _texts_not_blank(cls, value: list[str]) -> list[str]:
         for index, text in enumerate(value):
-            if not text.strip():
-                raise ValueError(f"texts[{index}] is empty or only whitespace")
+            if is_blank(text):
+                raise ValueError(
+                    f"texts[{index}] is empty or only whitespace or invisible characters"
+                )
             _valid_unicode(text)
         return value
 
@@ -113,6 +161,9 @@ class HealthPublic(BaseModel):
     registry_error: str | None
     flags: dict[str, bool]
     flag_error: str | None
+    insecure_open: bool = Field(
+        False, description="True when callers without a token may classify, label and export."
+    )
 
 
 class ReadyPublic(BaseModel):
@@ -146,6 +197,24 @@ class FeedbackRequest(BaseModel):
     priority: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)] | None
     ) = None
+    new_category: bool = Field(
+        False,
+        description="True to add a category no served model version knows; without it such "
+        "a category is refused with 422.",
+    )
+
+
+class FeedbackPublic(BaseModel):
+    """One label a ticket was given; the newest is its current label."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    category: str
+    priority: str | None
+    new_category: bool
+    client: str | None
+    kind: Literal["feedback", "correction"]
+    at: datetime
 
 
 class TicketPublic(BaseModel):
@@ -168,6 +237,9 @@ class TicketPublic(BaseModel):
     feedback_category: str | None
     feedback_priority: str | None
     feedback_at: datetime | None
+    feedback_new_category: bool
+    feedback_client: str | None
+    feedback_history: list[FeedbackPublic]
 
 
 class ReloadPublic(BaseModel):

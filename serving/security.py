@@ -1,4 +1,4 @@
-"""Admin bearer tokens and MLflow webhook signatures, both compared in constant time."""
+"""MLflow webhook signatures, compared in constant time (client tokens: ``serving.auth``)."""
 
 from __future__ import annotations
 
@@ -20,24 +20,6 @@ class AuthError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def check_admin(authorization: str | None, *, expected: str | None) -> None:
-    """Allow an admin write only with the configured bearer token.
-
-    Raises:
-        AuthError: no token is configured (admin writes are off), or the header is
-            missing or wrong.
-    """
-    if expected is None:
-        raise AuthError(403, "admin writes are disabled: BOLTIT_ADMIN_TOKEN is not set")
-    if not authorization:
-        raise AuthError(401, "admin write needs 'Authorization: Bearer <BOLTIT_ADMIN_TOKEN>'")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError(401, "Authorization header must be 'Bearer <token>'")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise AuthError(403, "admin token is wrong")
 
 
 def webhook_signature(*, secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:

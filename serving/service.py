@@ -23,9 +23,24 @@ from serving.metrics import ServiceMetrics
 from serving.predictor import Prediction
 from serving.store import ShadowScorer, ticket_writer
 
+# Work above this many characters per request is predicted in a worker thread so the
+# event loop keeps answering (/ready, small requests); below it, the thread hop costs more
+# than the prediction (see bench/).
+INLINE_MAX_CHARS = 2_000
+
 
 class NoModelError(Exception):
     """No version is loaded yet; the caller answers 503."""
+
+
+class PredictionFailedError(Exception):
+    """The loaded model raised while predicting; the caller answers a JSON 500."""
+
+    def __init__(self, *, version: str, error: BaseException) -> None:
+        super().__init__(
+            f"model version {version} failed to classify: {type(error).__name__}: {error}"[:1000]
+        )
+        self.version = version
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +64,20 @@ class ServingService:
         self.settings = settings
         self.database = database
         use_challenger = settings.shadow_enabled or settings.canary_percent > 0
-        self.follower = ModelFollower(
-            production=AliasFollower(
-                client=client, database=database, name=settings.model_name, alias=PRODUCTION
-            ),
-            challenger=AliasFollower(
-                client=client, database=database, name=settings.model_name, alias=CHALLENGER
+
+        def follow(alias: str) -> AliasFollower:
+            return AliasFollower(
+                client=client,
+                database=database,
+                name=settings.model_name,
+                alias=alias,
+                retry_seconds=settings.load_retry_seconds,
+                retry_max_seconds=settings.load_retry_max_seconds,
             )
-            if use_challenger
-            else None,
+
+        self.follower = ModelFollower(
+            production=follow(PRODUCTION),
+            challenger=follow(CHALLENGER) if use_challenger else None,
             interval_seconds=settings.poll_interval_seconds,
         )
         self.flags = FlagWatcher(
@@ -97,6 +117,12 @@ class ServingService:
         """Every loaded version."""
         return [f.current for f in self.follower.followers() if f.current is not None]
 
+    def served_categories(self) -> set[str]:
+        """The categories of every loaded version (Production and, when followed, challenger)."""
+        return {
+            category for model in self.loaded_models() for category in model.predictor.categories
+        }
+
     def start(self) -> None:
         """Seed and read the flags, load the aliases once, then start the background threads."""
         flags.seed_flag(
@@ -126,6 +152,7 @@ class ServingService:
 
         Raises:
             NoModelError: no version has been loaded yet.
+            PredictionFailedError: the model raised (nothing is stored for the request).
             StoreUnavailableError: the ticket store could not commit.
         """
         started = time.perf_counter()
@@ -134,14 +161,18 @@ class ServingService:
             raise NoModelError("no model version is loaded yet")
         routes = self._route(texts, production)
         answers: list[Prediction | None] = [None] * len(texts)
+        inline = self.settings.predict_inline and sum(map(len, texts)) <= INLINE_MAX_CHARS
         for model, indices in routes.values():
             batch = [texts[i] for i in indices]
-            if self.settings.predict_inline:
-                predicted = model.predictor.predict(batch)
-            else:
-                predicted = await run_in_threadpool(model.predictor.predict, batch)
-            for index, answer in zip(indices, predicted, strict=True):
-                answers[index] = answer
+            try:
+                if inline:
+                    predicted = model.predictor.predict(batch)
+                else:
+                    predicted = await run_in_threadpool(model.predictor.predict, batch)
+                for index, answer in zip(indices, predicted, strict=True):
+                    answers[index] = answer
+            except Exception as exc:  # whatever a model raises is its failure, not ours
+                raise PredictionFailedError(version=model.version, error=exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
         enabled = self.flags.auto_apply_enabled
         threshold = self.settings.auto_apply_threshold

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert
+from starlette.concurrency import run_in_threadpool
 
 from boltit.db import Database
 from boltit.schema import ShadowPrediction, Ticket
@@ -35,6 +36,11 @@ _STOP = object()
 _INSERT_TICKETS = insert(Ticket)
 
 AfterCommit = Callable[[list[dict[str, Any]]], None]
+
+# A group with more ticket text than this (a big batch of long tickets: up to ~5 MB) is
+# committed from a worker thread: copying it into SQLite would stall the event loop for
+# 100 ms or more. Ordinary groups stay on the loop (see LoopTicketWriter).
+THREAD_COMMIT_CHARS = 200_000
 
 
 @dataclass(slots=True)
@@ -80,10 +86,13 @@ class _Committer:
     def _transaction(self) -> AbstractContextManager[Connection]:
         return self._database.engine.begin()
 
-    def _commit(self, rows: list[dict[str, Any]]) -> StoreUnavailableError | None:
+    def _commit(
+        self, rows: list[dict[str, Any]], *, pooled: bool = False
+    ) -> StoreUnavailableError | None:
+        transaction = self._database.engine.begin() if pooled else self._transaction()
         try:
             # Core insert on one connection: no ORM unit of work on the hot path.
-            with self._database.write_lock(), self._transaction() as connection:
+            with self._database.write_lock(), transaction as connection:
                 connection.execute(_INSERT_TICKETS, rows)
         except Exception as exc:
             log.exception("ticket store commit failed for %d rows", len(rows))
@@ -150,6 +159,11 @@ class LoopTicketWriter(_Committer):
         Raises:
             StoreUnavailableError: the transaction failed; nothing of it was kept.
         """
+        if sum(len(row["text"]) for row in rows) > THREAD_COMMIT_CHARS:
+            error = await run_in_threadpool(lambda: self._commit(rows, pooled=True))
+            if error is not None:
+                raise error
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if not self._waiters:

@@ -34,6 +34,7 @@ PROJECT_ENV = (
     "MLFLOW_REGISTRY_URI",
     "BOLTIT_DATABASE_URL",
     "BOLTIT_ADMIN_TOKEN",
+    "BOLTIT_CLIENTS_FILE",  # tests write clients; never into a developer's real file
     "AUTO_APPLY_ENABLED",
     "BOLTIT_MODEL_NAME",
 )

@@ -16,6 +16,9 @@ from boltit.console import err, out
 from boltit.context import app_context
 
 if TYPE_CHECKING:  # the model stack costs seconds to import; `boltit --help` needs none of it
+    import pandas as pd
+
+    from boltit.context import AppContext
     from training.data import TicketDataset
     from training.train import TrainResult
 
@@ -86,7 +89,11 @@ def register(app: typer.Typer) -> None:
         allow_failing_data: AllowFailing = False,
         source: SourceOption = "retrain",
     ) -> None:
-        """Retrain on base data plus the agents' corrections from the ticket store."""
+        """Retrain on base data plus the agents' corrections from the ticket store.
+
+        A share of the tickets that arrived after the Production version's training
+        cut-off joins the model's evaluation set instead, so the set tracks production.
+        """
         from training.data import combine, from_store
 
         context = app_context(ctx)
@@ -96,7 +103,59 @@ def register(app: typer.Typer) -> None:
             f"ticket store: {recent.rows if recent else 0:,} labelled tickets "
             f"from the last {include_recent_days} days"
         )
-        _run(ctx, combine(base, recent), seed, no_register, allow_failing_data, source)
+        additions = None
+        if recent is not None:
+            recent, additions = _route_arrivals(context, recent, seed)
+        _run(
+            ctx,
+            combine(base, recent),
+            seed,
+            no_register,
+            allow_failing_data,
+            source,
+            evaluation_additions=additions,
+        )
+
+
+def _route_arrivals(
+    context: AppContext, recent: TicketDataset, seed: int
+) -> tuple[TicketDataset, pd.DataFrame | None]:
+    """Split off the evaluation share of the tickets that arrived after Production's cut-off."""
+    from boltit.evaluation_sets import serving_cutoff, training_digests
+    from training.data import TicketDataset
+    from training.holdout import split_arrivals
+    from training.train import TrainConfig
+
+    serving = serving_cutoff(context.mlflow_client, context.settings.model_name)
+    if serving is None:
+        out.print("no Production version: every store ticket trains")
+        return recent, None
+    version, run_id, cutoff = serving
+    arrivals = split_arrivals(
+        recent.frame,
+        cutoff=cutoff,
+        test_size=TrainConfig().test_size,
+        seed=seed,
+        trained_on=training_digests(context.mlflow_client, run_id),
+    )
+    when = f"{cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "unknown"
+    seen = (
+        f" ({arrivals.already_trained:,} of them v{version} trained on)"
+        if arrivals.already_trained
+        else ""
+    )
+    out.print(
+        f"{arrivals.after_cutoff:,} arrived after v{version}'s training cut-off ({when}){seen}: "
+        f"{len(arrivals.evaluation):,} join the evaluation set, "
+        f"{len(arrivals.training):,} store tickets train"
+    )
+    trained = TicketDataset(
+        frame=arrivals.training,
+        source=recent.source,
+        name=recent.name,
+        dropped_rows=recent.dropped_rows,
+    )
+    return trained, (arrivals.evaluation if len(arrivals.evaluation) else None)
 
 
 def _base_dataset(
@@ -126,6 +185,8 @@ def _run(
     no_register: bool,
     allow_failing_data: bool,
     source: str,
+    *,
+    evaluation_additions: pd.DataFrame | None = None,
 ) -> None:
     from training.model import ModelConfig
     from training.train import TrainConfig, train
@@ -150,6 +211,7 @@ def _run(
             allow_failing_data=allow_failing_data,
             database=context.database,
             progress=step,
+            evaluation_additions=evaluation_additions,
         )
     _report(result, context.settings.model_name)
 
@@ -179,7 +241,8 @@ def _report(result: TrainResult, model_name: str) -> None:
         out.print("registered: no (--no-register)")
     if result.data_checks_passed is False:
         out.print("[yellow]data checks failed and were overridden (--allow-failing-data)[/]")
-    table = Table(title="Headline metrics (evaluation split)")
+    out.print(_evaluation_line(result))
+    table = Table(title="Headline metrics (the model's evaluation set)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
@@ -198,3 +261,20 @@ def _report(result: TrainResult, model_name: str) -> None:
         if key in result.metrics:
             table.add_row(label, fmt.format(result.metrics[key]))
     out.print(table)
+
+
+def _evaluation_line(result: TrainResult) -> str:
+    if result.evaluation_fixed:
+        what = f"fixed by this run: {result.evaluation_rows:,} held-out tickets"
+    elif result.evaluation_added:
+        what = (
+            f"revision {result.evaluation_revision}: {result.evaluation_rows:,} tickets "
+            f"(+{result.evaluation_added:,} new arrivals)"
+        )
+    else:
+        what = f"revision {result.evaluation_revision}: {result.evaluation_rows:,} tickets"
+    return (
+        f"evaluation set {what}, digest {result.evaluation_digest[:12]}; "
+        f"excluded {result.excluded_evaluation_rows:,} given rows it holds; "
+        f"trained on {result.train_rows:,}"
+    )

@@ -145,10 +145,16 @@ def from_store(
 
 
 def combine(base: TicketDataset, extra: TicketDataset | None) -> TicketDataset:
-    """Base data plus store tickets; priority kept only when the base has it."""
+    """Base data plus store tickets; priority kept only when the base has it.
+
+    ``created_at`` is kept when either side has it: the store's dates decide the run's
+    training cut-off even when the base file has none.
+    """
     if extra is None:
         return base
     columns = [c for c in base.frame.columns if c in (TEXT, CATEGORY, PRIORITY, CREATED_AT)]
+    if CREATED_AT in extra.frame.columns and CREATED_AT not in columns:
+        columns.append(CREATED_AT)
     extra_frame = extra.frame.reindex(columns=columns)
     frame = pd.concat([base.frame, extra_frame], ignore_index=True)
     return validate_frame(

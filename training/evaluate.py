@@ -1,7 +1,9 @@
-"""Pure evaluation metrics of a ticket classifier; no MLflow, no files except the PNG.
+"""A training run's evaluation metrics; no MLflow, no files except the PNG.
 
-Metric names are MLflow-safe (``recall_Administrative_rights``) so the registry gates
-and dashboards can refer to them.
+Every figure the gates also read (accuracy, macro-F1, per-category recall, ECE, auto-apply
+coverage and precision) comes from ``boltit.evaluation``, so the run and the gate report
+the same number. Metric names are MLflow-safe (``recall_Administrative_rights``) so the
+registry gates and dashboards can refer to them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
+from sklearn.metrics import classification_report, confusion_matrix, log_loss
+
+from boltit.evaluation import (
+    accuracy,
+    auto_apply,
+    category_scores,
+    correct_predictions,
+    expected_calibration_error,
+    macro_f1,
 )
 
 
@@ -51,36 +55,6 @@ def threshold_suffix(threshold: float) -> str:
     return "at_" + f"{threshold:.2f}".rstrip("0").rstrip(".").replace(".", "_")
 
 
-def expected_calibration_error(
-    confidence: np.ndarray, correct: np.ndarray, *, bins: int = 15
-) -> float:
-    """Weighted mean gap between confidence and accuracy over equal-width bins."""
-    confidence = np.asarray(confidence, dtype=float)
-    correct = np.asarray(correct, dtype=float)
-    if confidence.size == 0:
-        return 0.0
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            error += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
-    return float(error)
-
-
-def auto_apply(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> dict[str, float]:
-    """Share of tickets at or above ``threshold`` (coverage) and how many of those are right.
-
-    Precision is 0 when nothing is covered: nothing would be auto-applied.
-    """
-    confidence = np.asarray(confidence, dtype=float)
-    covered = confidence >= threshold
-    coverage = float(covered.mean()) if covered.size else 0.0
-    precision = float(np.asarray(correct)[covered].mean()) if covered.any() else 0.0
-    return {"coverage": coverage, "precision": precision}
-
-
 def evaluate(
     *,
     y_true: Sequence[str],
@@ -104,39 +78,43 @@ def evaluate(
     truth = np.asarray(y_true, dtype=object)
     predicted = np.asarray(y_pred, dtype=object)
     labels = list(classes)
-    correct = truth == predicted
+    correct = correct_predictions(truth, predicted)
     confidence = np.asarray(proba, dtype=float).max(axis=1)
+    # Macro- and weighted-F1 over the true categories, as the gates compute them.
+    overall = category_scores(truth, predicted)
 
     metrics: dict[str, float] = {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro")),
-        "weighted_f1": float(f1_score(truth, predicted, labels=labels, average="weighted")),
-        "expected_calibration_error": expected_calibration_error(confidence, correct),
+        "accuracy": accuracy(truth, predicted),
+        "macro_f1": overall.macro_f1,
+        "weighted_f1": overall.weighted_f1,
+        "expected_calibration_error": expected_calibration_error(
+            confidence=confidence, correct=correct
+        ),
         "mean_confidence": float(confidence.mean()) if confidence.size else 0.0,
         "eval_rows": float(len(truth)),
     }
     known = np.isin(truth, labels)
     if known.any():
         metrics["log_loss"] = float(log_loss(truth[known], np.asarray(proba)[known], labels=labels))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=labels, zero_division=0
-    )
+    scores = category_scores(truth, predicted, labels)
     for i, label in enumerate(labels):
         name = metric_name(label)
-        metrics[f"precision_{name}"] = float(precision[i])
-        metrics[f"recall_{name}"] = float(recall[i])
-        metrics[f"f1_{name}"] = float(f1[i])
+        metrics[f"precision_{name}"] = float(scores.precision[i])
+        metrics[f"recall_{name}"] = float(scores.recall[i])
+        metrics[f"f1_{name}"] = float(scores.f1[i])
     for threshold in dict.fromkeys([auto_apply_threshold, *extra_thresholds]):
-        figures = auto_apply(confidence, correct, threshold)
-        suffix = threshold_suffix(threshold)
-        metrics[f"auto_apply_coverage_{suffix}"] = figures["coverage"]
-        metrics[f"auto_apply_precision_{suffix}"] = figures["precision"]
+        figures = auto_apply(confidence=confidence, correct=correct, threshold=threshold)
+        suffixes = [f"_{threshold_suffix(threshold)}"]
         if threshold == auto_apply_threshold:
-            metrics["auto_apply_coverage"] = figures["coverage"]
-            metrics["auto_apply_precision"] = figures["precision"]
+            suffixes.append("")
+        for suffix in suffixes:
+            metrics[f"auto_apply_coverage{suffix}"] = figures.coverage
+            # No ticket reaches the threshold: no precision metric, as the gate reads None.
+            if figures.precision is not None:
+                metrics[f"auto_apply_precision{suffix}"] = figures.precision
 
     report = classification_report(truth, predicted, labels=labels, digits=4, zero_division=0)
-    distribution = {label: int(count) for label, count in zip(labels, support, strict=True)}
+    distribution = {label: int(count) for label, count in zip(labels, scores.support, strict=True)}
     return Evaluation(
         metrics=metrics,
         report=str(report),
@@ -155,11 +133,11 @@ def priority_metrics(
     known = np.array([t is not None and t == t for t in truth], dtype=bool)
     if not known.any():
         return {}
+    truth_known = truth[known].astype(str)
+    predicted_known = predicted[known].astype(str)
     return {
-        "priority_accuracy": float(accuracy_score(truth[known], predicted[known].astype(str))),
-        "priority_macro_f1": float(
-            f1_score(truth[known], predicted[known].astype(str), average="macro")
-        ),
+        "priority_accuracy": accuracy(truth_known, predicted_known),
+        "priority_macro_f1": macro_f1(truth_known, predicted_known),
     }
 
 

@@ -6,8 +6,10 @@ import json
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -18,20 +20,23 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from sklearn.model_selection import train_test_split
 
-from boltit import audit
+from boltit import audit, evaluation_sets
 from boltit.actors import current_actor
 from boltit.db import Database
-from boltit.errors import GateFailedError, RegistryUnavailableError
+from boltit.errors import BadInputError, GateFailedError, RegistryUnavailableError
+from boltit.evaluation_sets import EvaluationSet
 from boltit.settings import Settings
 from boltit.tracking import ensure_experiment
-from training.data import CATEGORY, PRIORITY, TEXT, TicketDataset
+from training.data import CATEGORY, PRIORITY, TEXT, TicketDataset, content_digest
 from training.evaluate import Evaluation, confusion_matrix_png, evaluate, priority_metrics
+from training.holdout import Holdout, plan_holdout
+from training.holdout import split as split  # re-exported: bench/ splits the same way
 from training.model import ModelConfig, TicketClassifier
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +82,12 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a training run produced."""
+    """What a training run produced.
+
+    ``evaluation_*`` describe the model's evaluation set the run measured on (and fixed or
+    grew when ``evaluation_added`` > 0); ``excluded_evaluation_rows`` given rows were left
+    out of training because the set holds their text.
+    """
 
     run_id: str
     model_version: str | None
@@ -87,6 +97,14 @@ class TrainResult:
     rows: int
     data_checks_passed: bool | None = None
     seconds: float = 0.0
+    train_rows: int = 0
+    excluded_evaluation_rows: int = 0
+    evaluation_rows: int = 0
+    evaluation_added: int = 0
+    evaluation_digest: str = ""
+    evaluation_revision: int = 0
+    evaluation_fixed: bool = False
+    training_cutoff: datetime | None = None
 
 
 def train(
@@ -101,8 +119,14 @@ def train(
     database: Database | None = None,
     actor: str | None = None,
     progress: Progress | None = None,
+    evaluation_additions: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Check the data, fit, evaluate, log one MLflow run and register a new version.
+
+    The run is measured on the model's evaluation set. The first training of a model fixes
+    it (a stratified ``config.test_size`` share of ``dataset``); later runs fit on every
+    given row whose text the set does not hold. Every run records the digests of its
+    training rows and its ``training_cutoff``.
 
     Args:
         settings: Project settings (model name, threshold, experiment).
@@ -116,10 +140,15 @@ def train(
         database: Project database; a ``train`` audit event is recorded when given.
         actor: Who is recorded in the audit event; the OS user by default.
         progress: Called with a short description of each step.
+        evaluation_additions: Rows (``text``, ``category``, optional ``priority``) to add
+            to the model's evaluation set before measuring (``retrain``'s new arrivals);
+            the grown set is a new revision logged by this run.
 
     Raises:
         GateFailedError: The training data failed its checks and no override was given.
         RegistryUnavailableError: MLflow could not be used.
+        BadInputError: Too few rows or categories are left to fit on once the
+            evaluation set's rows are excluded.
     """
     config = config or TrainConfig()
     step = progress or (lambda _message: None)
@@ -130,25 +159,35 @@ def train(
     suite = _run_data_checks(frame)
     data_checks_seconds = time.perf_counter() - started
     if suite is not None and not suite.success and not allow_failing_data:
-        failed = ", ".join(o.name for o in suite.failures)
+        failed = ", ".join(o.label for o in suite.failures)  # names failing categories
         raise GateFailedError(
             f"training data failed its checks ({failed}); nothing was trained or registered "
             "(fix the data or pass --allow-failing-data)"
         )
 
-    train_frame, eval_frame = split(frame, test_size=config.test_size, seed=config.seed)
+    began = datetime.now(UTC)
+    holdout = _plan(client, settings, dataset, evaluation_additions, config, began)
+    train_frame, eval_frame = holdout.train_frame, holdout.evaluation
+    cutoff = evaluation_sets.cutoff_of(train_frame, started=began)
     try:
         experiment_id = ensure_experiment(client, settings)
         with mlflow.start_run(experiment_id=experiment_id) as run:
             run_id = run.info.run_id
             mlflow.set_tags(
-                {"source": source, "data_hash": dataset.digest, "git_commit": git_commit()}
+                {
+                    "source": source,
+                    "data_hash": dataset.digest,
+                    "git_commit": git_commit(),
+                    evaluation_sets.TAG_TRAINING_CUTOFF: cutoff.isoformat(),
+                }
             )
             if suite is not None and not suite.success:
                 mlflow.set_tag("data_checks_overridden", "true")
-            step("recording params and dataset lineage")
-            _log_params(dataset, train_frame, eval_frame, config)
-            _log_dataset(dataset)
+            step("recording the evaluation set, params and dataset lineage")
+            evaluation_set = _record_evaluation_set(holdout)
+            _log_params(dataset, holdout, evaluation_set, config)
+            _log_datasets(dataset, train_frame, evaluation_set)
+            evaluation_sets.log_training_digests(train_frame[TEXT])
             if suite is not None:
                 mlflow.log_dict(suite.to_dict(), DATA_CHECKS_ARTIFACT)
 
@@ -162,11 +201,12 @@ def train(
             )
             fit_seconds = time.perf_counter() - fit_started
 
-            step(f"evaluating on {len(eval_frame):,} tickets")
+            step(f"evaluating on the {len(eval_frame):,} tickets of the evaluation set")
             evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
             metrics = dict(evaluation.metrics)
             metrics["fit_seconds"] = fit_seconds
             metrics["data_checks_seconds"] = data_checks_seconds
+            metrics["excluded_evaluation_rows"] = float(holdout.excluded)
             step("measuring single-ticket latency")
             metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
             mlflow.log_metrics(metrics)
@@ -187,7 +227,17 @@ def train(
                     source=source,
                     metrics=metrics,
                     overridden=suite is not None and not suite.success,
+                    measured_on=(
+                        f"Fitted on {len(train_frame):,} of them ({holdout.excluded:,} excluded: "
+                        f"the evaluation set holds them); measured on the model's evaluation "
+                        f"set (revision {evaluation_set.revision}, {evaluation_set.rows:,} rows, "
+                        f"digest {evaluation_set.digest[:12]})."
+                    ),
                 )
+            # A run that registers nothing only grows a set the model already has.
+            if holdout.changed and (register or holdout.base is not None):
+                evaluation_sets.ensure_registered_model(client, settings.model_name)
+                evaluation_sets.point_model_at(client, settings.model_name, evaluation_set)
             seconds = time.perf_counter() - started
             mlflow.log_metric("train_total_seconds", seconds)
     except MlflowException as exc:
@@ -211,6 +261,15 @@ def train(
                     "source": source,
                     "data_hash": dataset.digest,
                     "data_rows": dataset.rows,
+                    "train_rows": len(train_frame),
+                    "excluded_evaluation_rows": holdout.excluded,
+                    "evaluation_set": {
+                        "uri": evaluation_set.uri,
+                        "digest": evaluation_set.digest,
+                        "rows": evaluation_set.rows,
+                        "revision": evaluation_set.revision,
+                        "added": holdout.added,
+                    },
                     "accuracy": metrics["accuracy"],
                     "macro_f1": metrics["macro_f1"],
                     "registered": version is not None,
@@ -225,22 +284,52 @@ def train(
         rows=dataset.rows,
         data_checks_passed=None if suite is None else suite.success,
         seconds=seconds,
+        train_rows=len(train_frame),
+        excluded_evaluation_rows=holdout.excluded,
+        evaluation_rows=evaluation_set.rows,
+        evaluation_added=holdout.added,
+        evaluation_digest=evaluation_set.digest,
+        evaluation_revision=evaluation_set.revision,
+        evaluation_fixed=holdout.base is None,
+        training_cutoff=cutoff,
     )
 
 
-def split(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/evaluation split; unstratified when a category is too rare for it."""
-    counts = frame[CATEGORY].value_counts()
-    eval_rows = int(np.ceil(test_size * len(frame)))
-    stratify = (
-        frame[CATEGORY]
-        if counts.min() >= 2 and eval_rows >= len(counts) and len(frame) - eval_rows >= len(counts)
-        else None
+def _plan(
+    client: MlflowClient,
+    settings: Settings,
+    dataset: TicketDataset,
+    additions: pd.DataFrame | None,
+    config: TrainConfig,
+    began: datetime,
+) -> Holdout:
+    """The evaluation set this run measures on and the rows it fits on; refuses too few."""
+    existing = evaluation_sets.read_evaluation_set(client, settings.model_name)
+    holdout = plan_holdout(
+        dataset.frame,
+        existing=existing,
+        additions=additions,
+        test_size=config.test_size,
+        seed=config.seed,
+        now=began,
     )
-    train_frame, eval_frame = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=stratify
-    )
-    return train_frame.reset_index(drop=True), eval_frame.reset_index(drop=True)
+    left = holdout.train_frame
+    if left.empty or left[CATEGORY].nunique() < 2:
+        raise BadInputError(
+            f"{dataset.source}: {len(left):,} rows in {left[CATEGORY].nunique()} "
+            f"categor{'y' if left[CATEGORY].nunique() == 1 else 'ies'} are left to train on "
+            f"after excluding the {holdout.excluded:,} rows that the evaluation set of "
+            f"{settings.model_name!r} holds; a classifier needs at least two categories"
+        )
+    return holdout
+
+
+def _record_evaluation_set(holdout: Holdout) -> EvaluationSet:
+    """Log a new or grown set as an artifact of the active run; else the model's current one."""
+    if holdout.base is not None and not holdout.changed:
+        return holdout.base
+    revision = 1 if holdout.base is None else holdout.base.revision + 1
+    return evaluation_sets.log_evaluation_set(holdout.evaluation, revision=revision)
 
 
 def measure_latency(
@@ -290,7 +379,7 @@ def _run_data_checks(frame: pd.DataFrame) -> Any:
 
 
 def _log_params(
-    dataset: TicketDataset, train_frame: pd.DataFrame, eval_frame: pd.DataFrame, config: TrainConfig
+    dataset: TicketDataset, holdout: Holdout, evaluation_set: EvaluationSet, config: TrainConfig
 ) -> None:
     mlflow.log_params(
         {
@@ -298,8 +387,13 @@ def _log_params(
             "data_hash": dataset.digest,
             "data_rows": dataset.rows,
             "dropped_rows": dataset.dropped_rows,
-            "train_rows": len(train_frame),
-            "eval_rows": len(eval_frame),
+            "train_rows": len(holdout.train_frame),
+            "eval_rows": evaluation_set.rows,
+            "excluded_evaluation_rows": holdout.excluded,
+            "evaluation_set_uri": evaluation_set.uri,
+            "evaluation_set_digest": evaluation_set.digest,
+            "evaluation_set_revision": evaluation_set.revision,
+            "evaluation_set_added": holdout.added,
             "categories": dataset.frame[CATEGORY].nunique(),
             "priority_head": dataset.has_priority,
             "test_size": config.test_size,
@@ -309,24 +403,61 @@ def _log_params(
     )
 
 
-def _log_dataset(dataset: TicketDataset) -> None:
-    columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in dataset.frame.columns]
+def _log_datasets(
+    dataset: TicketDataset, train_frame: pd.DataFrame, evaluation_set: EvaluationSet
+) -> None:
+    """Lineage: the rows fitted on (context ``training``) and the set measured on
+    (context ``evaluation``), each with its content digest."""
+    columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in train_frame.columns]
     origin: str | DatasetSource = dataset.source
     if not Path(dataset.source).is_file():
         # Generated and store data have no file to point at; keep the description as a tag.
         origin = CodeDatasetSource(tags={"boltit.source": dataset.source[:500]})
-    lineage = from_pandas(
-        dataset.frame[columns],
-        source=origin,
-        name=dataset.name,
-        targets=CATEGORY,
-        digest=dataset.digest[:16],
-    )
+    training_digest = content_digest(train_frame[columns])
     mlflow.log_input(
-        lineage,
+        from_pandas(
+            train_frame[columns],
+            source=origin,
+            name=dataset.name,
+            targets=CATEGORY,
+            digest=training_digest[:16],
+        ),
         context="training",
-        tags={"content_hash": dataset.digest, "source": dataset.source[:500]},
+        tags={
+            "content_hash": training_digest,
+            "given_data_hash": dataset.digest,
+            "source": dataset.source[:500],
+        },
     )
+    set_columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in evaluation_set.frame.columns]
+    mlflow.log_input(
+        from_pandas(
+            evaluation_set.frame[set_columns],
+            source=_set_source(evaluation_set),
+            name="evaluation-set",
+            targets=CATEGORY,
+            digest=evaluation_set.digest[:16],
+        ),
+        context="evaluation",
+        tags={
+            "content_hash": evaluation_set.digest,
+            "uri": evaluation_set.uri,
+            "revision": str(evaluation_set.revision),
+        },
+    )
+
+
+def _set_source(evaluation_set: EvaluationSet) -> DatasetSource:
+    """Where the set's file really is (a file or S3 location), else its ``runs:/`` URI."""
+    run_id, _, path = evaluation_set.uri.removeprefix("runs:/").partition("/")
+    try:
+        location = f"{mlflow.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}"
+        with warnings.catch_warnings():
+            # MLflow registers its local artifact source twice and warns that it picked one.
+            warnings.simplefilter("ignore", UserWarning)
+            return resolve_dataset_source(location)
+    except MlflowException:
+        return CodeDatasetSource(tags={"boltit.source": evaluation_set.uri})
 
 
 def _evaluate(
@@ -346,9 +477,15 @@ def _evaluate(
         extra_thresholds=config.extra_thresholds,
     )
     if PRIORITY in eval_frame.columns and classifier.priority_head is not None:
-        evaluation.metrics.update(
-            priority_metrics(eval_frame[PRIORITY].tolist(), predictions["priority"].tolist())
-        )
+        # Store tickets can join the set without a priority; score the ones that have one.
+        labelled = eval_frame[PRIORITY].notna().to_numpy()
+        if labelled.any():
+            evaluation.metrics.update(
+                priority_metrics(
+                    eval_frame.loc[labelled, PRIORITY].tolist(),
+                    predictions.loc[labelled, "priority"].tolist(),
+                )
+            )
     return evaluation, predictions
 
 
@@ -431,6 +568,7 @@ def _register(
     source: str,
     metrics: dict[str, float],
     overridden: bool,
+    measured_on: str = "",
 ) -> str:
     tags = {
         "data_hash": dataset.digest,
@@ -443,7 +581,9 @@ def _register(
         tags["data_checks_overridden"] = "true"
     registered = mlflow.register_model(model_uri, settings.model_name, tags=tags)
     client.update_model_version(
-        settings.model_name, registered.version, description=describe(metrics, dataset)
+        settings.model_name,
+        registered.version,
+        description=" ".join(filter(None, [describe(metrics, dataset), measured_on])),
     )
     return str(registered.version)
 
@@ -456,7 +596,11 @@ def describe(metrics: dict[str, float], dataset: TicketDataset) -> str:
         f"log loss {metrics.get('log_loss', float('nan')):.4f}",
         f"ECE {metrics['expected_calibration_error']:.4f}",
         f"auto-apply coverage {metrics['auto_apply_coverage']:.1%} at precision "
-        f"{metrics['auto_apply_precision']:.1%}",
+        + (
+            f"{metrics['auto_apply_precision']:.1%}"
+            if "auto_apply_precision" in metrics
+            else "n/a (no ticket reaches the threshold)"
+        ),
         f"single-ticket p95 {metrics['predict_latency_p95_ms']:.2f} ms",
     ]
     if "priority_accuracy" in metrics:

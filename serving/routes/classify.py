@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from serving.auth import ClassifyClient
 from serving.deps import ServiceDep
 from serving.errors import too_long
 from serving.schemas import (
@@ -19,7 +20,7 @@ router = APIRouter(tags=["classify"])
 
 
 @router.post("/classify", response_model=ClassificationPublic)
-async def classify(body: ClassifyRequest, service: ServiceDep) -> Response:
+async def classify(body: ClassifyRequest, service: ServiceDep, _client: ClassifyClient) -> Response:
     """Classify one ticket, store it, and say whether it was auto-applied and why."""
     limit = service.settings.max_text_chars
     if len(body.text) > limit:
@@ -31,7 +32,7 @@ async def classify(body: ClassifyRequest, service: ServiceDep) -> Response:
 
 @router.post("/classify/batch", response_model=BatchClassificationPublic)
 async def classify_batch(
-    body: BatchClassifyRequest, service: ServiceDep
+    body: BatchClassifyRequest, service: ServiceDep, _client: ClassifyClient
 ) -> BatchClassificationPublic:
     """Classify several tickets in one call; every one is stored."""
     settings = service.settings

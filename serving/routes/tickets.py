@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from boltit import tickets
 from boltit.schema import Ticket
+from serving.auth import FeedbackClient, ReadClient, client_name
 from serving.deps import ServiceDep
-from serving.schemas import FeedbackRequest, TicketPublic
+from serving.export import EXPORT_PAGE_DEFAULT, EXPORT_PAGE_MAX, UnknownCursorError, export_page
+from serving.schemas import FeedbackRequest, IsoTime, TicketPublic
+from serving.service import ServingService
 
 router = APIRouter(tags=["tickets"])
 
-EXPORT_LIMIT = 100_000
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 TicketId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
@@ -30,52 +29,113 @@ class ExportFormat(StrEnum):
 
 
 @router.post("/tickets/{ticket_id}/feedback", response_model=TicketPublic)
-async def feedback(ticket_id: TicketId, body: FeedbackRequest, service: ServiceDep) -> TicketPublic:
-    """Store the agent's correction for a ticket (404 when the ticket is unknown)."""
+async def feedback(
+    ticket_id: TicketId, body: FeedbackRequest, service: ServiceDep, client: FeedbackClient
+) -> TicketPublic:
+    """Label a ticket; a later label supersedes it (422 for a category no served model knows)."""
+    return await _store_feedback(
+        service, ticket_id, body, kind=tickets.FEEDBACK, client=client_name(client)
+    )
 
-    def store() -> Ticket | None:
+
+@router.put("/tickets/{ticket_id}/feedback", response_model=TicketPublic)
+async def correct_feedback(
+    ticket_id: TicketId, body: FeedbackRequest, service: ServiceDep, client: FeedbackClient
+) -> TicketPublic:
+    """Replace a ticket's label; the earlier one stays in its feedback history."""
+    return await _store_feedback(
+        service, ticket_id, body, kind=tickets.CORRECTION, client=client_name(client)
+    )
+
+
+async def _store_feedback(
+    service: ServingService,
+    ticket_id: str,
+    body: FeedbackRequest,
+    *,
+    kind: str,
+    client: str | None = None,
+) -> TicketPublic:
+    served = service.served_categories()
+    if not served:
+        # Without a loaded model there is nothing to check a label against.
+        raise HTTPException(503, "no model version is loaded yet; feedback cannot be checked")
+
+    def store() -> TicketPublic | None:
         with service.database.write_session() as session:
-            ticket = tickets.add_feedback(
-                session, ticket_id, category=body.category, priority=body.priority
+            if session.get(Ticket, ticket_id) is None:
+                return None
+            is_new = tickets.check_category(
+                session, body.category, served=served, new_category=body.new_category
             )
-            if ticket is not None:
-                session.flush()
-            return ticket
+            ticket = tickets.add_feedback(
+                session,
+                ticket_id,
+                category=body.category,
+                priority=body.priority,
+                new_category=is_new,
+                client=client,
+                kind=kind,
+            )
+            session.flush()
+            return TicketPublic.model_validate(ticket)
 
-    ticket = await run_in_threadpool(store)
-    if ticket is None:
+    try:
+        stored = await run_in_threadpool(store)
+    except tickets.UnknownCategoryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if stored is None:
         raise HTTPException(404, f"ticket {ticket_id} not found")
-    return TicketPublic.model_validate(ticket)
+    return stored
 
 
-@router.get("/tickets", response_model=list[TicketPublic])
+@router.get(
+    "/tickets",
+    response_model=list[TicketPublic],
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "On a full page: pass it as `after` for the next page.",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
 async def export_tickets(
     service: ServiceDep,
+    _client: ReadClient,
     since: Annotated[
-        datetime | None, Query(description="ISO 8601 time; tickets created at or after it.")
+        IsoTime | None, Query(description="ISO 8601 time; tickets created at or after it.")
     ] = None,
     format: Annotated[ExportFormat, Query(description="json or csv")] = ExportFormat.json,
-    limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = 10_000,
+    limit: Annotated[
+        int, Query(ge=1, le=EXPORT_PAGE_MAX, description="Tickets per page.")
+    ] = EXPORT_PAGE_DEFAULT,
+    after: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[0-9a-f]+$",
+            description="Cursor: the previous page's X-Next-Cursor (the id of its last ticket).",
+        ),
+    ] = None,
 ) -> Response:
-    """Export stored tickets, oldest first, as JSON or CSV."""
-
-    def load() -> list[TicketPublic]:
-        with service.database.session() as session:
-            query = select(Ticket).order_by(Ticket.created_at, Ticket.id).limit(limit)
-            if since is not None:
-                query = query.where(Ticket.created_at >= since)
-            return [TicketPublic.model_validate(t) for t in session.scalars(query)]
-
-    rows = await run_in_threadpool(load)
-    if format is ExportFormat.json:
-        return JSONResponse([row.model_dump(mode="json") for row in rows])
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(TicketPublic.model_fields))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row.model_dump(mode="json"))
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
-    )
+    """Export one page of stored tickets, oldest first, as JSON or CSV (X-Next-Cursor: next)."""
+    try:
+        page = await run_in_threadpool(
+            export_page,
+            service.database,
+            since=since,
+            after=after,
+            limit=limit,
+            format=format.value,
+        )
+    except UnknownCursorError as exc:
+        raise HTTPException(422, str(exc)) from None
+    headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
+    if format is ExportFormat.csv:
+        headers["Content-Disposition"] = 'attachment; filename="tickets.csv"'
+    return Response(page.body, media_type=page.media_type, headers=headers)

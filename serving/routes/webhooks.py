@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
@@ -27,11 +28,7 @@ async def mlflow_webhook(request: Request, service: ServiceDep) -> WebhookAck:
         delivery_id=request.headers.get(DELIVERY_ID_HEADER),
         body=body,
     )
-    try:
-        event = json.loads(body)
-        entity, action, data = event["entity"], event["action"], event.get("data") or {}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise HTTPException(422, f"webhook body is not an MLflow event: {exc}") from None
+    entity, action, data = _parse_event(body)
     relevant = (
         entity == "model_version_alias"
         and action in ALIAS_ACTIONS
@@ -40,3 +37,32 @@ async def mlflow_webhook(request: Request, service: ServiceDep) -> WebhookAck:
     if relevant:
         service.follower.wake()
     return WebhookAck(accepted=relevant, action=f"{entity}.{action}")
+
+
+def _parse_event(body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """``entity``, ``action`` and ``data`` of an MLflow event; 422 for anything else.
+
+    The body is signed, so it came from whoever holds the secret, yet its shape is still
+    checked: a signed but malformed delivery is a client error, never a 500.
+    """
+    try:
+        event = json.loads(body)
+    except RecursionError:
+        # Only without a JSON content type: BodyLimits caps the depth of JSON bodies (400).
+        raise HTTPException(422, "webhook body is not an MLflow event: nested too deep") from None
+    except ValueError as exc:  # JSONDecodeError and undecodable bytes
+        raise HTTPException(422, f"webhook body is not an MLflow event: not JSON ({exc})") from None
+    if not isinstance(event, dict):
+        raise HTTPException(
+            422,
+            f"webhook body is not an MLflow event: a JSON object expected, got "
+            f"{type(event).__name__}",
+        )
+    entity, action, data = event.get("entity"), event.get("action"), event.get("data")
+    if not isinstance(entity, str) or not isinstance(action, str):
+        raise HTTPException(
+            422, "webhook body is not an MLflow event: 'entity' and 'action' must be strings"
+        )
+    if data is not None and not isinstance(data, dict):
+        raise HTTPException(422, "webhook body is not an MLflow event: 'data' must be an object")
+    return entity, action, data or {}

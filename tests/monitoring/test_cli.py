@@ -90,7 +90,12 @@ def test_monitor_status_and_model_metrics_show_the_rules(
     runner = CliRunner()
     status = runner.invoke(build_app(), ["monitor", "status"])
     assert status.exit_code == 0, status.output
-    for rule in ("accuracy_7d", "mean_confidence", "prediction_error_rate", "latency_p95_seconds"):
+    for rule in (
+        "accuracy_floor",
+        "mean_confidence",
+        "prediction_error_rate",
+        "latency_p95_seconds",
+    ):
         assert rule in status.output
     # No Production alias yet: quality rules have no data, service rules read every ticket.
     assert "no_data" in status.output

@@ -9,10 +9,11 @@ from mlflow import MlflowClient
 
 from boltit import audit, flags
 from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG, PREVIOUS, PRODUCTION
+from boltit.names import AUTO_APPLY_FLAG, PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS
 from boltit.settings import Settings
 from monitoring import incidents
 from monitoring.monitor import run_once
+from monitoring.rules import Level
 from registry.promote import promote
 from tests.monitoring.conftest import TrainedState
 from tests.monitoring.tickets import add_tickets
@@ -32,6 +33,25 @@ def _promote(settings: Settings, client: MlflowClient, database: Database, versi
         force=True,
         settings=settings,
     )
+
+
+def _validated(
+    client: MlflowClient, name: str, version: str, *, accuracy: float, rows: int = 2000
+) -> None:
+    """The verdict ``validate`` records on a version that passed (contract 3 tags)."""
+    for key, value in {
+        TAG_VALIDATION_STATUS: "passed",
+        "validation.accuracy": repr(accuracy),
+        "validation.evaluation_rows": str(rows),
+        "validation.evaluation_set": "model evaluation set",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _run_metric(client: MlflowClient, name: str, version: str, metric: str) -> float:
+    run_id = client.get_model_version(name, version).run_id
+    assert run_id is not None
+    return float(client.get_run(run_id).data.metrics[metric])
 
 
 def _serving(client: MlflowClient, name: str) -> dict[str, str]:
@@ -58,7 +78,12 @@ def test_a_regression_after_a_promotion_is_rolled_back_once(trained: Trained) ->
 
     first = run_once(settings=settings, database=database, client=client)
 
-    assert first.status.sequential is not None and first.status.sequential.alarm
+    # v2 never passed its gates: what it proved was never accepted, so the runbook's floor
+    # holds it, and its accuracy since it went live is far under that floor.
+    floor = next(e for e in first.status.evaluations if e.rule == "accuracy_floor")
+    assert floor.opens_incident and "never validated" in floor.note
+    assert first.response.decision is not None
+    assert "never passed its gates" in first.response.decision.reason
     assert first.response.opened and first.response.rolled_back_to == "1"
     assert first.response.verified is True
     assert _serving(client, name)[PRODUCTION] == "1"
@@ -77,6 +102,7 @@ def test_a_regression_after_a_promotion_is_rolled_back_once(trained: Trained) ->
     hints = " | ".join(e.message for e in view.events if e.kind == incidents.HINT)
     assert "v2 went live by promote FORCED" in hints
     assert "drift verdict" in hints and "prediction-log suite" in hints
+    assert "evaluation-set recall" in hints  # categories judged against their own recall
 
     # Later passes see the same bad tickets of v2 but Production is v1: nothing more happens.
     for _ in range(2):
@@ -124,11 +150,82 @@ def test_a_stable_model_is_left_alone(trained: Trained) -> None:
     result = run_once(settings=settings, database=database, client=client)
 
     assert result.status.sequential is not None and not result.status.sequential.alarm
-    assert result.status.critical_quality() == []
+    assert result.status.incident_alerts() == []
     assert result.response.incident_id is None
     assert _serving(client, name)[PRODUCTION] == "3"
     assert _auto_apply(settings, database) is True
     assert "rollback" not in _actions(database)
+
+
+def test_a_healthy_model_under_the_runbook_floor_opens_no_incident(trained: Trained) -> None:
+    """The issue's case: validated at 0.865, 400 honest labelled tickets at that accuracy."""
+    settings, client, database, _ = trained
+    name = settings.model_name
+    _validated(client, name, "1", accuracy=0.865)
+    _promote(settings, client, database, "1")
+    confidence = _run_metric(client, name, "1", "mean_confidence")
+    add_tickets(database, version="1", n=400, accuracy=0.865, confidence=confidence, seed=30)
+
+    result = run_once(settings=settings, database=database, client=client)
+
+    floor = next(e for e in result.status.evaluations if e.rule == "accuracy_floor")
+    assert floor.level is Level.critical and not floor.opens_incident
+    assert "performs as it proved" in floor.note and "v1 proved 0.865" in floor.note
+    assert result.status.sequential is not None and not result.status.sequential.alarm
+    assert result.status.incident_alerts() == []
+    assert result.response.incident_id is None
+    assert _auto_apply(settings, database) is True
+    assert "incident_open" not in _actions(database)
+
+
+def test_a_validated_version_that_regresses_is_caught_by_the_sequential_test(
+    trained: Trained,
+) -> None:
+    settings, client, database, _ = trained
+    name = settings.model_name
+    _validated(client, name, "1", accuracy=0.95)
+    _validated(client, name, "3", accuracy=0.95)
+    _promote(settings, client, database, "1")
+    add_tickets(database, version="1", n=300, accuracy=GOOD, seed=31)
+    _promote(settings, client, database, "3")
+    # v3 proved 0.95 and serves 0.80 live: 15 points under what it proved.
+    add_tickets(database, version="3", n=400, accuracy=0.80, seed=32)
+
+    result = run_once(settings=settings, database=database, client=client)
+
+    sequential = result.status.sequential
+    assert sequential is not None and sequential.alarm and sequential.alarm_at is not None
+    assert sequential.alarm_at < 400
+    verdict = next(e for e in result.status.evaluations if e.rule == "sequential_regression")
+    assert verdict.opens_incident and "v3 proved 0.950 on 2,000 evaluation rows" in verdict.note
+    assert result.response.opened and result.response.rolled_back_to == "1"
+    assert result.response.decision is not None
+    reason = result.response.decision.reason
+    assert "sequential test alarmed after" in reason and "labelled tickets" in reason
+    assert _auto_apply(settings, database) is False
+
+
+def test_no_rollback_while_production_performs_as_it_proved(trained: Trained) -> None:
+    """An incident on confidence alone turns auto-apply off, but nothing proves a regression
+    in accuracy, so the alias stays."""
+    settings, client, database, _ = trained
+    name = settings.model_name
+    _validated(client, name, "1", accuracy=0.95)
+    _validated(client, name, "3", accuracy=0.95)
+    _promote(settings, client, database, "1")
+    add_tickets(database, version="1", n=300, accuracy=0.99, seed=33)
+    _promote(settings, client, database, "3")
+    confidence = _run_metric(client, name, "3", "mean_confidence")
+    add_tickets(database, version="3", n=300, accuracy=0.95, confidence=confidence - 0.2, seed=34)
+
+    result = run_once(settings=settings, database=database, client=client)
+
+    assert [e.rule for e in result.status.incident_alerts()] == ["mean_confidence"]
+    assert result.response.opened and _auto_apply(settings, database) is False
+    assert result.response.rolled_back_to is None
+    assert result.response.decision is not None
+    assert "performs as it proved" in result.response.decision.reason
+    assert _serving(client, name)[PRODUCTION] == "3"
 
 
 def test_a_human_re_enabling_auto_apply_is_recorded_and_respected(trained: Trained) -> None:

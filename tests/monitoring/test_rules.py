@@ -18,25 +18,34 @@ from tests.monitoring.tickets import add_tickets
 def test_defaults_are_the_runbook_thresholds() -> None:
     config = rules.load_alert_config()
     expected = {
-        "accuracy_7d": ("below", 0.90),
-        "mean_confidence": ("below", 0.75),
+        "accuracy_floor": ("below", 0.90),
         "prediction_error_rate": ("above", 0.05),
         "latency_p95_seconds": ("above", 3.0),
     }
     for name, (direction, critical) in expected.items():
         rule = config.rule(name)
-        assert (rule.direction, rule.critical) == (direction, critical)
+        assert (rule.direction, rule.critical, rule.reference) == (direction, critical, "fixed")
         # "below 0.90" and "exceeds 5%" are strict: the threshold itself is not critical.
         assert rule.grade(critical, 10**6) is not rules.Level.critical
         beyond = critical - 0.001 if direction == "below" else critical + 0.001
         assert rule.grade(beyond, 10**6) is rules.Level.critical
     assert config.window_days == 7
-    assert config.rule("category_accuracy").kind is rules.Kind.quality
+    # The floor never acts alone on a model that performs as it proved.
+    assert config.rule("accuracy_floor").incident == rules.BELOW_PROVEN
+    # Rules that compared with fixed numbers are relative to the evaluation set or report-only.
+    assert config.rule("mean_confidence").reference == rules.EVALUATION
+    assert config.rule("category_accuracy").reference == rules.EVALUATION
+    assert config.rule("category_accuracy").incident is False
+    assert config.rule("confidence_anomaly").incident is False
     assert config.rule("confidence_anomaly").metric == "confidence_ks"
+    assert {config.rule(n).incident for n in ("prediction_error_rate", "latency_p95_seconds")} == {
+        False
+    }
+    assert config.sequential.threshold == 9.0 and config.sequential.proven_confidence == 0.90
 
 
 def test_grading_honours_direction_levels_and_sample_floor() -> None:
-    rule = rules.load_alert_config().rule("accuracy_7d")
+    rule = rules.load_alert_config().rule("accuracy_floor")
     assert rule.grade(0.95, 100) is rules.Level.ok
     assert rule.grade(0.91, 100) is rules.Level.warning
     assert rule.grade(0.80, 100) is rules.Level.critical
@@ -46,19 +55,33 @@ def test_grading_honours_direction_levels_and_sample_floor() -> None:
     assert latency.grade(2.5, 100) is rules.Level.warning
 
 
+def test_relative_rules_grade_against_the_evaluation_figure() -> None:
+    rule = rules.load_alert_config().rule("mean_confidence")
+    # A model that was 0.70 confident on its evaluation set is fine at 0.68 live ...
+    assert rule.grade(0.68, 100, reference=0.70) is rules.Level.ok
+    assert rule.limits(0.70) == pytest.approx((0.65, 0.60))
+    # ... and one that was 0.95 confident is not.
+    assert rule.grade(0.84, 100, reference=0.95) is rules.Level.critical
+    assert rule.grade(0.89, 100, reference=0.95) is rules.Level.warning
+    # Nothing to be relative to: no verdict at all.
+    assert rule.grade(0.10, 100, reference=None) is rules.Level.no_data
+
+
 def test_an_override_file_replaces_one_rule_and_keeps_the_rest(
     settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "alerts.yaml"
     path.write_text(
-        "rules:\n  - name: accuracy_7d\n    warning: 0.97\n    critical: 0.95\n"
+        "rules:\n  - name: accuracy_floor\n    warning: 0.97\n    critical: 0.95\n"
         "sequential:\n  threshold: 7.5\n"
     )
     config = rules.load_alert_config(settings.model_copy(update={"alerts_config": path}))
-    assert config.rule("accuracy_7d").critical == 0.95
-    assert config.rule("accuracy_7d").min_samples == 50  # inherited from the default
-    assert config.rule("mean_confidence").critical == 0.75
+    assert config.rule("accuracy_floor").critical == 0.95
+    assert config.rule("accuracy_floor").min_samples == 50  # inherited from the default
+    assert config.rule("accuracy_floor").incident == rules.BELOW_PROVEN
+    assert config.rule("mean_confidence").critical == 0.10
     assert config.sequential.threshold == 7.5
+    assert config.sequential.proven_confidence == 0.90
 
 
 @pytest.mark.parametrize(
@@ -71,10 +94,22 @@ def test_an_override_file_replaces_one_rule_and_keeps_the_rest(
             "unknown metric",
         ),
         (
-            "rules:\n  - name: accuracy_7d\n    warning: 0.8\n    critical: 0.9\n",
+            "rules:\n  - name: accuracy_floor\n    warning: 0.8\n    critical: 0.9\n",
             "critical threshold must be beyond",
         ),
+        (
+            "rules:\n  - name: mean_confidence\n    warning: 0.2\n    critical: 0.1\n",
+            "critical must be >= warning",
+        ),
+        (
+            "rules:\n  - name: latency_p95_seconds\n    reference: evaluation\n",
+            "has no evaluation-set figure",
+        ),
+        ("rules:\n  - name: latency_p95_seconds\n    incident: true\n", "only alert"),
+        ("rules:\n  - name: mean_confidence\n    incident: maybe\n", "incident must be"),
         ("sequential:\n  drop: 0.9\n", "drop"),
+        ("sequential:\n  min_baseline_samples: 200\n", "unknown sequential setting"),
+        ("sequential:\n  proven_confidence: 1.2\n", "proven_confidence"),
     ],
 )
 def test_a_bad_override_file_is_refused_with_the_reason(
@@ -123,10 +158,11 @@ def _check_store_verdicts(settings: Settings, database: Database) -> None:
     healthy = _verdicts(
         store_evaluations(settings=settings, database=database, config=config, production="1")
     )
-    assert healthy["accuracy_7d"] is rules.Level.ok
-    assert healthy["mean_confidence"] is rules.Level.ok
+    assert healthy["accuracy_floor"] is rules.Level.ok
     assert healthy["latency_p95_seconds"] is rules.Level.ok
     assert healthy["confidence_anomaly"] is rules.Level.ok
+    # The store alone does not know what the version showed on its evaluation set.
+    assert healthy["mean_confidence"] is rules.Level.no_data
 
     # Version 2 serves worse and less confident tickets after version 1.
     add_tickets(
@@ -137,17 +173,15 @@ def _check_store_verdicts(settings: Settings, database: Database) -> None:
         settings=settings, database=database, config=config, production="2"
     )
     verdicts = _verdicts(evaluations)
-    assert verdicts["accuracy_7d"] is rules.Level.critical
-    assert verdicts["mean_confidence"] is rules.Level.critical
+    assert verdicts["accuracy_floor"] is rules.Level.critical
     assert verdicts["latency_p95_seconds"] is rules.Level.critical  # service: all tickets
     assert verdicts["prediction_error_rate"] is rules.Level.ok
-    assert any(
-        e.rule == "category_accuracy" and e.level is rules.Level.critical for e in evaluations
-    )
-    # Quality rules look at Production's own tickets: version 2's 300 against nothing older
-    # of its own, so the anomaly needs the mixed window to fire.
+    # Reported, but without the registry nothing here is judged an incident.
+    assert not any(e.opens_incident for e in evaluations)
+    floor = next(e for e in evaluations if e.rule == "accuracy_floor")
+    assert "report only" in floor.describe()
     mixed = store_evaluations(settings=settings, database=database, config=config, production=None)
-    assert {e.rule for e in mixed} >= {"accuracy_7d", "latency_p95_seconds"}
+    assert {e.rule for e in mixed} >= {"accuracy_floor", "latency_p95_seconds"}
 
 
 def test_rules_read_the_ticket_store_on_sqlite(settings: Settings, database: Database) -> None:

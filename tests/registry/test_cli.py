@@ -133,8 +133,14 @@ def test_bad_input_is_one_line_and_moves_nothing(
     assert aliases(trained_client, name=name) == before
     database = Database(registry_settings.database_url)
     try:
-        actions = [e.action for e in registry_history(database, model_name=name)]
+        events = registry_history(database, model_name=name)
     finally:
         database.dispose()
-    # The setup promotion and the one validation that ran; refusals of bad input leave nothing.
-    assert actions == ["promote", "validate"]
+    # The setup promotion, the refused forced promotion of the unloadable version (audited,
+    # issue 13) and the one validation that ran; refusals of bad input leave nothing.
+    outcomes = [(e.action, e.to_version, (e.details or {}).get("outcome")) for e in events]
+    assert outcomes == [
+        ("promote", good, "promoted"),
+        ("promote", broken, "refused"),
+        ("validate", good, None),
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,24 +10,40 @@ import pytest
 from boltit.errors import BadInputError
 from registry.gate_config import GateMode, load_gate_config, parse_gate_config
 from registry.gates import NO_CHAMPION, evaluate_gates
-from registry.metrics import ModelEvaluation, expected_calibration_error, score_predictions
+from registry.metrics import ModelEvaluation, score_predictions
+
+CATEGORIES = np.array(["Hardware", "Access", "Storage"], dtype=object)
+BUDGET_MS = 50.0
 
 
-def _evaluation(version: str = "2", **changes: object) -> ModelEvaluation:
-    base = ModelEvaluation(
+def _rows(n: int = 400, *, accuracy: float = 0.93, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """True categories and a champion's predictions, right on ``accuracy`` of the rows."""
+    rng = np.random.default_rng(seed)
+    truth = CATEGORIES[rng.integers(0, len(CATEGORIES), n)]
+    predicted = truth.copy()
+    wrong = rng.permutation(n)[: round(n * (1 - accuracy))]
+    predicted[wrong] = [CATEGORIES[(list(CATEGORIES).index(t) + 1) % 3] for t in truth[wrong]]
+    return truth, predicted
+
+
+def _evaluation(
+    version: str,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    confidence: float = 0.93,
+    latency_ms: float = 2.0,
+    size_bytes: int = 1_000_000,
+) -> ModelEvaluation:
+    return score_predictions(
         version=version,
-        rows=400,
-        accuracy=0.93,
-        macro_f1=0.91,
-        recall_by_category={"Hardware": 0.95, "Access": 0.90, "Storage": 0.85},
-        ece=0.03,
+        true_categories=truth.tolist(),
+        predicted_categories=predicted.tolist(),
+        confidence=[confidence] * len(truth),
         auto_apply_threshold=0.75,
-        auto_apply_precision=0.97,
-        auto_apply_coverage=0.8,
-        latency_p95_ms=2.0,
-        size_bytes=1_000_000,
+        latencies_ms=[latency_ms] * 20,
+        size_bytes=size_bytes,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _by_name(report):
@@ -77,43 +92,62 @@ def test_missing_gate_config_is_named(tmp_path: Path) -> None:
 
 
 def test_without_champion_relative_gates_pass_with_a_note() -> None:
-    report = evaluate_gates(candidate=_evaluation(), champion=None, config=parse_gate_config())
+    truth, predicted = _rows()
+    report = evaluate_gates(
+        candidate=_evaluation("2", truth, predicted),
+        champion=None,
+        config=parse_gate_config(),
+        latency_budget_ms=BUDGET_MS,
+    )
     results = _by_name(report)
     assert report.passed
-    for name in ("accuracy_drop", "macro_f1_drop", "category_recall_drop", "latency_p95"):
+    for name in ("accuracy_drop", "macro_f1_drop", "category_recall_drop", "model_size"):
         assert results[name].passed is True
         assert results[name].note == NO_CHAMPION
+    # The latency budget is absolute: it applies with or without a champion.
+    assert results["latency_p95"].observed == pytest.approx(2.0)
+    assert results["latency_p95"].note.startswith(NO_CHAMPION)
 
 
 def test_every_gate_can_fail_with_its_observed_value() -> None:
-    champion = _evaluation("1")
+    truth, champion_predicted = _rows(accuracy=0.93)
+    candidate_predicted = champion_predicted.copy()
+    # Access is mostly lost; the accuracy falls from 0.93 to about 0.80.
+    access = np.flatnonzero((truth == "Access") & (champion_predicted == truth))[:52]
+    candidate_predicted[access] = "Storage"
+    champion = _evaluation("1", truth, champion_predicted)
     candidate = _evaluation(
-        "2",
-        accuracy=0.80,
-        macro_f1=0.70,
-        recall_by_category={"Hardware": 0.95, "Access": 0.50, "Storage": 0.85},
-        ece=0.25,
-        auto_apply_precision=0.6,
-        latency_p95_ms=40.0,
-        size_bytes=5_000_000,
+        "2", truth, candidate_predicted, confidence=0.99, latency_ms=60.0, size_bytes=5_000_000
     )
-    report = evaluate_gates(candidate=candidate, champion=champion, config=parse_gate_config())
+    report = evaluate_gates(
+        candidate=candidate,
+        champion=champion,
+        config=parse_gate_config(),
+        latency_budget_ms=BUDGET_MS,
+    )
     results = _by_name(report)
     assert not report.passed
     assert {r.name for r in report.failures} == set(results)
-    assert results["min_accuracy"].observed == pytest.approx(0.80)
-    assert results["accuracy_drop"].observed == pytest.approx(0.13)
-    assert results["category_recall_drop"].observed == pytest.approx(0.40)
+    assert results["min_accuracy"].observed == pytest.approx(candidate.accuracy)
+    assert results["accuracy_drop"].observed == pytest.approx(52 / 400)
+    low, high = results["accuracy_drop"].interval or (0, 0)
+    assert 0 < low < 52 / 400 < high
     assert "Access" in results["category_recall_drop"].note
+    assert results["category_recall_drop"].observed > 0.3
     assert results["model_size"].observed == 5_000_000
+    assert results["latency_p95"].observed == pytest.approx(60.0)
 
 
 def test_dry_run_reports_but_never_refuses_and_disabled_skips() -> None:
     config = parse_gate_config(
         {"gates": {"min_accuracy": {"mode": "dry_run"}, "max_ece": {"mode": "disabled"}}}
     )
+    truth, predicted = _rows(accuracy=0.5)
     report = evaluate_gates(
-        candidate=_evaluation(accuracy=0.5, ece=0.9), champion=None, config=config
+        candidate=_evaluation("2", truth, predicted, confidence=0.5),
+        champion=None,
+        config=config,
+        latency_budget_ms=BUDGET_MS,
     )
     results = _by_name(report)
     assert results["min_accuracy"].passed is False
@@ -122,9 +156,16 @@ def test_dry_run_reports_but_never_refuses_and_disabled_skips() -> None:
 
 
 def test_small_regressions_inside_the_limits_pass() -> None:
-    champion = _evaluation("1")
-    candidate = _evaluation("2", accuracy=0.925, macro_f1=0.905, latency_p95_ms=2.5)
-    report = evaluate_gates(candidate=candidate, champion=champion, config=parse_gate_config())
+    truth, champion_predicted = _rows(accuracy=0.93)
+    candidate_predicted = champion_predicted.copy()
+    right = np.flatnonzero(candidate_predicted == truth)
+    candidate_predicted[right[:2]] = "Storage"  # half a point worse, within every tolerance
+    report = evaluate_gates(
+        candidate=_evaluation("2", truth, candidate_predicted, latency_ms=2.5),
+        champion=_evaluation("1", truth, champion_predicted),
+        config=parse_gate_config(),
+        latency_budget_ms=BUDGET_MS,
+    )
     assert report.passed, [r.describe() for r in report.failures]
 
 
@@ -146,7 +187,7 @@ def test_metrics_from_predictions() -> None:
     assert evaluation.auto_apply_precision == 1.0  # the 0.6 miss is below the threshold
     assert evaluation.auto_apply_coverage == 0.75
     assert 1.0 < evaluation.latency_p95_ms <= 10.0
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="non-empty"):
         score_predictions(
             version="3",
             true_categories=[],
@@ -156,11 +197,3 @@ def test_metrics_from_predictions() -> None:
             latencies_ms=[],
             size_bytes=0,
         )
-
-
-def test_expected_calibration_error() -> None:
-    confidence = np.array([1.0, 1.0, 0.5, 0.5])
-    correct = np.array([1.0, 1.0, 1.0, 0.0])
-    assert expected_calibration_error(correct, confidence) == pytest.approx(0.0)
-    overconfident = expected_calibration_error(np.zeros(4), np.full(4, 0.9))
-    assert overconfident == pytest.approx(0.9)

@@ -30,8 +30,47 @@ from tests.conftest import PROJECT_ENV, free_port
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "test-admin-token"
+ALL_SCOPES = ("classify", "feedback", "read", "admin")
 WEBHOOK_SECRET = "test-webhook-secret"
 MODEL = "ticket-classifier"
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _serving_tests_run_open() -> Iterator[None]:
+    """Tests that are not about access control call the service without a token.
+
+    They run it as ``BOLTIT_INSECURE_OPEN=true`` does (admin routes still need the admin
+    token); ``test_auth.py`` and the contract test turn it off and use client tokens.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOLTIT_INSECURE_OPEN", "true")
+        yield
+
+
+def add_client(settings: Settings, name: str, *scopes: str) -> str:
+    """Create client ``name`` in the settings' clients file; returns its token."""
+    from boltit.clients import ClientFile
+
+    _, token = ClientFile(settings.clients_path).create(name, scopes or ALL_SCOPES)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header a client sends."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client_token(live_settings: Settings) -> str:
+    """A client with every scope in ``live_settings``' clients file (services built on
+    ``live_settings`` accept it: the file is read when it changes)."""
+    return add_client(live_settings, "tests", *ALL_SCOPES)
+
+
+@pytest.fixture
+def client_headers(client_token: str) -> dict[str, str]:
+    """Default headers for an ``httpx.Client`` that acts as the all-scope test client."""
+    return bearer(client_token)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +126,8 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "BOLTIT_DATABASE_URL": settings.database_url,
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "BOLTIT_POLL_INTERVAL": "0.2",
+            # Callers without a token are served (see _serving_tests_run_open).
+            "BOLTIT_INSECURE_OPEN": "true",
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )

@@ -29,6 +29,8 @@ from tests.serving.conftest import (
     MODEL,
     WEBHOOK_SECRET,
     ServiceThread,
+    add_client,
+    bearer,
     iter_lines,
     register_version,
     service_env,
@@ -273,6 +275,8 @@ def test_a_flag_change_from_another_process_is_seen(
 
 def test_feedback_drives_accuracy_and_export(api: Api) -> None:
     http = api.http
+    # Accuracy counts only labels from an authenticated client (anonymous ones are ignored).
+    agent = bearer(add_client(api.settings, "feedback-agent", "feedback"))
     start = http.get("/tickets").json()
     since = start[-1]["created_at"] if start else "2000-01-01T00:00:00Z"
     skip = sum(1 for t in start if t["created_at"] == since)
@@ -285,11 +289,14 @@ def test_feedback_drives_accuracy_and_export(api: Api) -> None:
         http.post(
             f"/tickets/{right['ticket_id']}/feedback",
             json={"category": right["category"], "priority": "P3"},
+            headers=agent,
         ).status_code
         == 200
     )
     other = "Purchase" if wrong["category"] != "Purchase" else "Access"
-    stored = http.post(f"/tickets/{wrong['ticket_id']}/feedback", json={"category": other})
+    stored = http.post(
+        f"/tickets/{wrong['ticket_id']}/feedback", json={"category": other}, headers=agent
+    )
     assert stored.status_code == 200
     assert stored.json()["feedback_category"] == other
     assert (

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from boltit.db import Database
 from boltit.schema import Ticket, utcnow
 from serving.decision import auto_apply_decision, in_canary
-from serving.security import AuthError, check_admin, check_webhook, webhook_signature
+from serving.security import AuthError, check_webhook, webhook_signature
 from serving.store import (
     LoopTicketWriter,
     StoreUnavailableError,
@@ -74,25 +74,6 @@ def test_webhook_accepts_a_fresh_correct_signature() -> None:
         body=body,
         now=1700000100,
     )
-
-
-@pytest.mark.parametrize(
-    ("header", "expected", "status"),
-    [
-        ("Bearer t", None, 403),  # no token configured: admin writes are off
-        (None, "t", 401),
-        ("Basic t", "t", 401),
-        ("Bearer wrong", "t", 403),
-    ],
-)
-def test_admin_refusals(header: str | None, expected: str | None, status: int) -> None:
-    with pytest.raises(AuthError) as refused:
-        check_admin(header, expected=expected)
-    assert refused.value.status == status
-
-
-def test_admin_accepts_the_token() -> None:
-    check_admin("Bearer t0ken", expected="t0ken")
 
 
 def test_auto_apply_decision_says_why() -> None:

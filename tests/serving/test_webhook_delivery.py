@@ -18,6 +18,7 @@ from boltit.names import PRODUCTION
 from boltit.schema import AuditEvent
 from boltit.settings import Settings
 from serving.cli import register_webhook, start_mlflow_server
+from serving.process_tree import stop_process_group
 from tests.conftest import free_port
 from tests.serving.conftest import (
     MODEL,
@@ -61,8 +62,7 @@ def test_alias_change_through_mlflow_server_reaches_the_service_by_webhook(
         )
     finally:
         service.stop()
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process_group(server)  # mlflow server's uvicorn and job runners too
     assert seconds < 20, service.logs()  # the next poll was a minute away
     database = Database(settings.database_url, migrate_schema=False)
     try:

@@ -5,11 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from boltit.evaluation import expected_calibration_error
 from training.evaluate import (
-    auto_apply,
     confusion_matrix_png,
     evaluate,
-    expected_calibration_error,
     metric_name,
     priority_metrics,
     threshold_suffix,
@@ -24,21 +23,27 @@ def test_metric_names_are_mlflow_safe() -> None:
     assert threshold_suffix(0.9) == "at_0_9"
 
 
-def test_expected_calibration_error() -> None:
-    # Confidence 0.8 everywhere, 80% right: perfectly calibrated.
-    confidence = np.full(10, 0.8)
-    correct = np.array([1] * 8 + [0] * 2)
-    assert expected_calibration_error(confidence, correct) == pytest.approx(0.0)
-    # Confidence 1.0 but half right: off by 0.5.
-    assert expected_calibration_error(np.ones(4), np.array([1, 0, 1, 0])) == pytest.approx(0.5)
-
-
-def test_auto_apply_coverage_and_precision() -> None:
-    confidence = np.array([0.95, 0.8, 0.7, 0.6])
-    correct = np.array([True, False, True, True])
-    assert auto_apply(confidence, correct, 0.75) == {"coverage": 0.5, "precision": 0.5}
-    assert auto_apply(confidence, correct, 0.9) == {"coverage": 0.25, "precision": 1.0}
-    assert auto_apply(confidence, correct, 0.99) == {"coverage": 0.0, "precision": 0.0}
+def test_no_precision_metric_when_no_ticket_reaches_the_threshold() -> None:
+    """The gate reads None then; the run logs nothing rather than a misleading 0."""
+    proba = np.array([[0.6, 0.4], [0.3, 0.7], [0.55, 0.45]])
+    result = evaluate(
+        y_true=["a", "b", "b"],
+        y_pred=["a", "b", "a"],
+        proba=proba,
+        classes=["a", "b"],
+        auto_apply_threshold=0.75,
+        extra_thresholds=(0.65,),
+    )
+    m = result.metrics
+    assert m["auto_apply_coverage"] == m["auto_apply_coverage_at_0_75"] == 0.0
+    assert "auto_apply_precision" not in m and "auto_apply_precision_at_0_75" not in m
+    assert m["auto_apply_precision_at_0_65"] == 1.0  # the 0.7 ticket, right
+    # The run's ECE is the core's, same bins and argument order.
+    assert m["expected_calibration_error"] == pytest.approx(
+        expected_calibration_error(
+            confidence=proba.max(axis=1), correct=np.array([True, True, False])
+        )
+    )
 
 
 def test_evaluate_names_every_category_metric() -> None:

@@ -100,10 +100,13 @@ def test_run_logs_metrics_params_and_lineage(trained: Trained) -> None:
     assert run.data.params["priority_head"] == "True"
     assert run.data.tags["data_hash"] == trained.dataset.digest
     assert run.inputs is not None
-    (dataset_input,) = run.inputs.dataset_inputs
-    tags = {t.key: t.value for t in dataset_input.tags}
-    assert tags["content_hash"] == trained.dataset.digest
-    assert tags["mlflow.data.context"] == "training"
+    inputs = {}
+    for dataset_input in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in dataset_input.tags}
+        inputs[tags["mlflow.data.context"]] = tags
+    assert set(inputs) == {"training", "evaluation"}
+    assert inputs["training"]["given_data_hash"] == trained.dataset.digest
+    assert inputs["evaluation"]["content_hash"] == trained.result.evaluation_digest
 
 
 def test_run_logs_evaluation_artifacts(trained: Trained, tmp_path: Path) -> None:

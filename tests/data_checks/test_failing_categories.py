@@ -1,0 +1,86 @@
+"""The training-data checks name the categories that fail them, and ``retrain`` says which."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import pandas as pd
+import pytest
+
+from boltit import tickets
+from boltit.cli import main
+from boltit.db import Database
+from boltit.schema import Ticket
+from boltit.settings import Settings
+from data_checks.config import TrainingDataConfig
+from data_checks.suites import run_training_data_suite
+from training.generator import CATEGORIES
+
+PRINTER_TICKETS = [
+    "the printer on floor 3 jams on every page",
+    "printer queue stuck since the morning update",
+    "toner warning on the reception printer again",
+]
+
+
+def _with_printers(frame: pd.DataFrame) -> pd.DataFrame:
+    printers = pd.DataFrame({"text": PRINTER_TICKETS, "category": "Printers"})
+    return pd.concat([frame[["text", "category"]], printers], ignore_index=True)
+
+
+def test_per_category_checks_name_the_failing_categories(good_tickets: pd.DataFrame) -> None:
+    config = TrainingDataConfig().with_labels(CATEGORIES)
+    clean = run_training_data_suite(good_tickets[["text", "category"]], config=config)
+    assert clean.success and all(o.categories == () for o in clean.outcomes)
+
+    report = run_training_data_suite(_with_printers(good_tickets), config=config)
+    failed = {o.name: o for o in report.failures}
+    assert set(failed) == {"labels_allowed", "min_rows_per_class", "class_imbalance_ratio"}
+    for outcome in failed.values():
+        assert outcome.categories == ("Printers",)
+    assert failed["min_rows_per_class"].label == "min_rows_per_class (Printers)"
+    assert report.to_dict()["outcomes"][0]["categories"] == []
+    by_name = {o["name"]: o for o in report.to_dict()["outcomes"]}
+    assert by_name["labels_allowed"]["categories"] == ["Printers"]
+
+
+def _store_printer_feedback(database: Database) -> None:
+    with database.session() as session:
+        for text in PRINTER_TICKETS:
+            ticket_id = uuid.uuid4().hex
+            session.add(
+                Ticket(
+                    id=ticket_id,
+                    text=text,
+                    category="Hardware",
+                    priority=None,
+                    confidence=0.6,
+                    model_name="ticket-classifier",
+                    model_version="1",
+                    latency_ms=1.0,
+                    auto_applied=False,
+                    reason="below threshold",
+                )
+            )
+            session.flush()
+            tickets.add_feedback(session, ticket_id, category="Printers", new_category=True)
+
+
+def test_retrain_refusal_names_the_category(
+    settings: Settings,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _store_printer_feedback(database)
+    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(sys, "argv", ["boltit", "retrain", "--rows", "1600", "--no-register"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1, err
+    assert "min_rows_per_class (Printers)" in err
+    assert "class_imbalance_ratio (Printers)" in err
+    assert len(err.strip().splitlines()) == 1, err

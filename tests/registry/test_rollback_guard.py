@@ -1,0 +1,227 @@
+"""Guarded rollback targets: a version an incident found regressed, or that failed its gates,
+does not come back without --force --reason, and every attempt is in the history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from boltit import audit
+from boltit.db import Database
+from boltit.errors import BadInputError, GateFailedError
+from boltit.names import PREVIOUS, PRODUCTION
+from boltit.schema import Incident, utcnow
+from boltit.settings import Settings
+from monitoring import incidents
+from registry.access import aliases
+from registry.history import registry_history
+from registry.promote import promote
+from registry.rollback import rollback
+from tests.registry.conftest import TrainedVersions, clone_version
+
+
+def _serve_in_turn(client: MlflowClient, database: Database, name: str, *versions: str) -> None:
+    for version in versions:
+        promote(
+            client=client,
+            database=database,
+            name=name,
+            version=version,
+            actor="alice",
+            force=True,
+            reason="setup",
+        )
+
+
+def _monitor_rolls_back(
+    settings: Settings, client: MlflowClient, database: Database, *, bad: str, to: str
+) -> int:
+    """What the monitor records when ``bad`` regressed (monitoring/respond.py), for real."""
+    name = settings.model_name
+    with database.session() as session:
+        incident = incidents.open_incident(
+            session, title="accuracy dropped", model_name=name, model_version=bad, actor="monitor"
+        )
+        incidents.update_details(incident, regressed_version=bad)
+        audit.record(
+            session,
+            action="incident_action",
+            actor="monitor",
+            model_name=name,
+            from_version=bad,
+            reason=f"incident #{incident.id}: mark_regressed",
+            details={"incident": incident.id, "step": "mark_regressed", "regressed_version": bad},
+        )
+        number = incident.id
+    # The monitor's own rollback targets previous, which no guard stops.
+    rollback(
+        client=client,
+        database=database,
+        name=name,
+        actor="monitor",
+        to_version=to,
+        reason=f"incident #{number}: v{bad} regressed",
+        settings=settings,
+    )
+    with database.session() as session:
+        opened = session.get(Incident, number)
+        assert opened is not None
+        incidents.update_details(opened, rolled_back_to=to)
+        audit.record(
+            session,
+            action="incident_action",
+            actor="monitor",
+            model_name=name,
+            from_version=bad,
+            reason=f"incident #{number}: rollback",
+            details={"incident": number, "step": "rollback", "from": bad, "to": to},
+        )
+    return number
+
+
+def _rollbacks(database: Database, name: str) -> list[tuple[str | None, str, bool, list[str]]]:
+    return [
+        (
+            e.to_version,
+            (e.details or {}).get("outcome", ""),
+            e.forced,
+            [g["guard"] for g in (e.details or {}).get("guards", [])],
+        )
+        for e in registry_history(database, model_name=name)
+        if e.action == "rollback"
+    ]
+
+
+def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    registry_db: Database,
+    trained_versions: TrainedVersions,
+) -> None:
+    client, name, settings = trained_client, registry_settings.model_name, registry_settings
+    common: dict[str, Any] = {
+        "client": client,
+        "database": registry_db,
+        "name": name,
+        "settings": settings,
+    }
+    v1 = trained_versions.good
+    v3 = clone_version(client, name=name, version=v1)
+    v4 = clone_version(client, name=name, version=v1)
+    _serve_in_turn(client, registry_db, name, v1, v3, v4)
+    number = _monitor_rolls_back(settings, client, registry_db, bad=v4, to=v3)
+    assert aliases(client, name=name) == {PRODUCTION: v3, PREVIOUS: v1}
+
+    with pytest.raises(GateFailedError) as refused:
+        rollback(**common, actor="carol", to_version=v4, reason="it looked fine to me")
+    message = str(refused.value)
+    assert message.startswith(f"rollback to v{v4} refused: incident #{number} (open) ")
+    assert f"marked v{v4} regressed and rolled back from v{v4}" in message
+    assert message.endswith("use --force --reason to restore it anyway")
+    summary = client.get_registered_model(name).tags["boltit.last_rollback"]
+    assert f"carol rollback REFUSED v{v3} -> v{v4}: it looked fine to me" in summary
+    with pytest.raises(BadInputError, match="--force needs a --reason"):
+        rollback(**common, actor="carol", to_version=v4, force=True)
+    assert aliases(client, name=name) == {PRODUCTION: v3, PREVIOUS: v1}
+
+    # Resolved just now is still recent.
+    with registry_db.session() as session:
+        incident = session.get(Incident, number)
+        assert incident is not None
+        incidents.set_status(session, incident, status=incidents.RESOLVED, actor="carol")
+    with pytest.raises(GateFailedError, match=rf"incident #{number} \(resolved 0 h ago\)"):
+        rollback(**common, actor="carol", to_version=v4)
+
+    forced = rollback(
+        **common, actor="carol", to_version=v4, force=True, reason="root cause was the feed"
+    )
+    assert forced.forced and [g.incident for g in forced.guards] == [number]
+    assert aliases(client, name=name)[PRODUCTION] == v4
+    refusal_event = [e for e in registry_history(registry_db, model_name=name)][-3]
+    assert refusal_event.details is not None
+    assert refusal_event.details["refusal"].startswith(f"rollback to v{v4} refused")
+    assert _rollbacks(registry_db, name) == [
+        (v3, "rolled_back", False, []),  # the monitor's
+        (v4, "refused", False, ["incident"]),
+        (v4, "refused", False, ["incident"]),
+        (v4, "rolled_back", True, ["incident"]),
+    ]
+
+    # Once the incident is older than the guard window, the version may come back unforced.
+    rollback(**common, actor="carol", to_version=v3)
+    with registry_db.session() as session:
+        incident = session.get(Incident, number)
+        assert incident is not None
+        incident.closed_at = utcnow() - timedelta(days=settings.rollback_guard_days + 1)
+    longer = settings.model_copy(update={"rollback_guard_days": settings.rollback_guard_days + 5})
+    with pytest.raises(GateFailedError, match="resolved"):
+        rollback(**{**common, "settings": longer}, actor="carol", to_version=v4)
+    back = rollback(**common, actor="carol", to_version=v4)
+    assert back.to_version == v4 and not back.forced and back.guards == []
+
+
+def test_a_version_that_failed_its_gates_needs_force(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    registry_db: Database,
+    trained_versions: TrainedVersions,
+) -> None:
+    client, name = trained_client, registry_settings.model_name
+    common: dict[str, Any] = {"client": client, "database": registry_db, "name": name}
+    good, bad = trained_versions.good, trained_versions.bad
+    _serve_in_turn(client, registry_db, name, bad, good)
+    client.set_model_version_tag(name, bad, "validation_status", "failed")
+    client.set_model_version_tag(name, bad, "gate.min_accuracy", "failed (observed 0.12)")
+    client.set_model_version_tag(name, bad, "gate.max_ece", "passed (observed 0.02)")
+
+    with pytest.raises(GateFailedError, match=rf"v{bad} failed its gates \(min_accuracy\);"):
+        rollback(**common, actor="carol")  # to previous: the guard holds there too
+    assert aliases(client, name=name) == {PRODUCTION: good, PREVIOUS: bad}
+    forced = rollback(**common, actor="carol", force=True, reason="drill")
+    assert forced.forced and [g.name for g in forced.guards] == ["failed_gates"]
+    assert _rollbacks(registry_db, name) == [
+        (bad, "refused", False, ["failed_gates"]),
+        (bad, "rolled_back", True, ["failed_gates"]),
+    ]
+
+
+def test_rollback_command_refuses_a_regressed_version_in_one_line(
+    boltit,
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+) -> None:
+    client, name = trained_client, registry_settings.model_name
+    database = Database(registry_settings.database_url)
+    try:
+        v1 = trained_versions.good
+        v3 = clone_version(client, name=name, version=v1)
+        _serve_in_turn(client, database, name, v1, v3)
+        number = _monitor_rolls_back(registry_settings, client, database, bad=v3, to=v1)
+
+        code, _, err = boltit("rollback", "--to", v3, "--actor", "carol")
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"rollback to v{v3} refused: incident #{number} (open) marked v{v3} regressed" in err
+        assert "--force --reason" in err
+        code, _, err = boltit("rollback", "--to", v3, "--force")
+        assert code == 2 and "--force needs a --reason" in err
+        assert aliases(client, name=name)[PRODUCTION] == v1
+
+        code, out, _ = boltit(
+            "rollback", "--to", v3, "--force", "--reason", "false alarm", "--actor", "carol"
+        )
+        assert code == 0, out
+        assert f"Production v{v1} -> v{v3} (forced: incident #{number} (open)" in out
+        assert aliases(client, name=name)[PRODUCTION] == v3
+
+        code, out, _ = boltit("history", "--limit", "2")
+        assert code == 0, out
+        refused, forced = [line for line in out.splitlines() if "rollback" in line]
+        assert "refused" in refused and f"guarded: incident #{number}" in refused
+        assert "forced" in forced and f"guarded: incident #{number}" in forced
+        assert "false alarm" in forced
+    finally:
+        database.dispose()
