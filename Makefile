@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-tools up clean
+.PHONY: install demo test test-fast lint format bench bench-tools up clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: install
 
 test: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider
+
+# The inner loop: unit tests only: no trained model, MLflow store, PostgreSQL, S3, real data.
+FAST := not slow and not postgres and not real_data and not s3 and not integration
+test-fast: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m "$(FAST)"
 
 lint: install
 	$(VENV)/bin/ruff check .

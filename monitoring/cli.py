@@ -124,10 +124,10 @@ def register(app: typer.Typer) -> None:
         ] = 30.0,
     ) -> None:
         """Check the alert rules; on a critical model-quality alert, follow the runbook."""
+        if ctx.invoked_subcommand is not None:
+            return  # before the import: `monitor status` must not pay for the monitor
         from monitoring.monitor import run_once, watch
 
-        if ctx.invoked_subcommand is not None:
-            return
         if once == watch_:
             raise BadInputError("choose one of --once or --watch (or run `boltit monitor status`)")
         context = app_context(ctx)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from boltit import audit
 from boltit.db import Database
+from boltit.schema import AuditEvent
 from boltit.settings import Settings
 from monitoring import metrics
 from monitoring.rules import Level
@@ -60,7 +61,7 @@ def promotion_hint(*, database: Database, status: MonitorStatus) -> Hint:
             for e in audit.history(
                 session, model_name=status.model_name, actions=list(SERVING_ACTIONS)
             )
-            if e.to_version == status.production
+            if e.to_version == status.production and _put_it_live(e)
         ]
     if not events:
         return Hint("promotion", f"no recorded promotion of v{status.production}", False)
@@ -85,6 +86,14 @@ def promotion_hint(*, database: Database, status: MonitorStatus) -> Hint:
             "to_version": event.to_version,
         },
     )
+
+
+def _put_it_live(event: AuditEvent) -> bool:
+    """A refused promote or rollback, or a reverted sync, moved nothing: not a suspect."""
+    outcome = (event.details or {}).get("outcome")
+    if event.action == "registry_sync":
+        return outcome == "accepted"
+    return outcome != "refused"
 
 
 def category_hint(status: MonitorStatus) -> Hint:

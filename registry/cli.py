@@ -12,6 +12,7 @@ from boltit.actors import current_actor
 from boltit.console import err, out
 from boltit.context import AppContext, app_context
 from boltit.errors import BadInputError, GateFailedError
+from boltit.light import import_mlflow_light
 
 if TYPE_CHECKING:  # the registry stack imports mlflow (seconds); `boltit --help` needs none of it
     from registry.gates import GateReport
@@ -127,6 +128,7 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Make VERSION serve: Production moves to it, the old one becomes previous."""
+        import_mlflow_light()  # an alias move needs no pandas/scipy (boltit.light)
         from registry.promote import promote
 
         context = _context(ctx)
@@ -170,6 +172,7 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Move Production back to previous (or --to VERSION)."""
+        import_mlflow_light()  # an alias move needs no pandas/scipy (boltit.light)
         from registry.rollback import rollback
 
         context = _context(ctx)
@@ -281,4 +284,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(gate_name, gate.mode.value, limits)
         out.print(table)
         policy = config.sync
-        out.print(f"sync: on gate pass {policy.on_gate_pass}, on gate fail {policy.on_gate_fail}")
+        out.print(
+            f"sync: on gate pass {policy.on_gate_pass}, on gate fail {policy.on_gate_fail}, "
+            f"on a guarded version {policy.on_guarded}"
+        )

@@ -36,6 +36,13 @@ class MaxDropGate(_Gate):
     max: float = Field(ge=0.0, le=1.0)
 
 
+class BeatsBaselineGate(_Gate):
+    """The candidate's accuracy against the plain TF-IDF + LinearSVC baseline's on the same
+    rows: fails when it is lower by more than ``max`` *and* significantly (paired bootstrap)."""
+
+    max: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class MaxEceGate(_Gate):
     max: float = Field(0.10, ge=0.0, le=1.0)
 
@@ -67,6 +74,7 @@ class Gates(BaseModel):
     auto_apply_precision: AutoApplyPrecisionGate
     latency_p95: LatencyGate
     model_size: SizeGate
+    beats_baseline: BeatsBaselineGate = Field(default_factory=BeatsBaselineGate)
 
 
 class BootstrapConfig(BaseModel):
@@ -82,9 +90,17 @@ SyncAction = Literal["accept", "revert"]
 
 
 class SyncPolicy(BaseModel):
+    """What sync does with an outside Production change.
+
+    ``on_guarded`` applies first, to a version a rollback would refuse
+    (``registry.rollback_guard``): ``revert`` without judging it, or ``judge`` (the gates
+    decide as for any version; the guards are still recorded).
+    """
+
     model_config = ConfigDict(extra="forbid")
     on_gate_pass: SyncAction = "accept"
     on_gate_fail: SyncAction = "revert"
+    on_guarded: Literal["revert", "judge"] = "revert"
 
 
 class GateConfig(BaseModel):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow.models import EvaluationResult, MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
@@ -26,6 +27,7 @@ from registry.metrics import ModelEvaluation
 from registry.paired import Drop, PairedDrops, paired_drops
 
 NO_CHAMPION = "no champion: nothing to compare with"
+NO_BASELINE = "no baseline predictions for these rows: nothing to compare with"
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def evaluate_gates(
     champion: ModelEvaluation | None,
     config: GateConfig,
     latency_budget_ms: float,
+    baseline: np.ndarray | None = None,
 ) -> GateReport:
     """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none).
 
@@ -191,6 +194,8 @@ def evaluate_gates(
         config: Gate modes and limits.
         latency_budget_ms: The service's single-predict budget
             (``settings.single_predict_budget_ms``), the latency gate's absolute limit.
+        baseline: The plain baseline's predicted category per row of ``candidate``
+            (``beats_baseline``), or None when unknown for these rows.
 
     Raises:
         BadInputError: the two versions were not scored on the same rows.
@@ -293,6 +298,8 @@ def evaluate_gates(
             f"champion v{champion.version} {champion.size_bytes} bytes",
         )
 
+    results.append(_baseline_result(candidate, baseline, config))
+
     return GateReport(
         candidate=candidate.version,
         champion=None if champion is None else champion.version,
@@ -335,3 +342,34 @@ def _latency_result(
             f"ratio limit {ratio_limit:.3g} ms"
         )
     return GateResult("latency_p95", gate.mode.value, passed, p95, limit, note)
+
+
+def _baseline_result(
+    candidate: ModelEvaluation, baseline: np.ndarray | None, config: GateConfig
+) -> GateResult:
+    """Fails when the plain baseline beats the candidate by more than ``max``, significantly.
+
+    The same paired bootstrap as the drop gates, with the baseline in the champion's seat.
+    """
+    gate = config.gates.beats_baseline
+    limit = f"fails when > {gate.max:g} and CI excludes 0"
+    if gate.mode == GateMode.DISABLED:
+        return GateResult("beats_baseline", gate.mode.value, None, None, limit, "disabled")
+    if baseline is None or not candidate.has_rows or len(baseline) != candidate.rows:
+        return GateResult("beats_baseline", gate.mode.value, True, None, limit, NO_BASELINE)
+    drops = paired_drops(
+        truth=candidate.truth,
+        champion=baseline,
+        candidate=candidate.predicted,
+        resamples=config.bootstrap.resamples,
+        seed=config.bootstrap.seed,
+        confidence=config.bootstrap.confidence,
+    )
+    baseline_accuracy = candidate.accuracy + drops.accuracy.observed
+    return _drop_result(
+        "beats_baseline",
+        MaxDropGate(mode=gate.mode, max=gate.max),
+        drops.accuracy,
+        f"baseline accuracy {baseline_accuracy:.4f}, candidate {candidate.accuracy:.4f} "
+        f"(observed: baseline minus candidate)",
+    )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from boltit import audit
 from boltit.db import Database
 from boltit.schema import AuditEvent
+
+if TYPE_CHECKING:  # `boltit history` reads only the project database: no MLflow import
+    from mlflow import MlflowClient
 
 REGISTRY_ACTIONS = ["validate", "promote", "rollback", "registry_sync", "sync_revert"]
 # Events after which ``to_version`` held Production.
@@ -56,6 +57,8 @@ def served_before(timeline: list[str], *, version: str, excluding: set[str]) -> 
 
 def summarise_on_model(client: MlflowClient, *, name: str, key: str, text: str) -> None:
     """Keep the latest event of each kind as a registered-model tag, seen in the MLflow UI."""
+    from mlflow.exceptions import MlflowException
+
     # The history row is the record; a missing tag summary must not undo it.
     with suppress(MlflowException):
         client.set_registered_model_tag(name, f"boltit.last_{key}", text[:5000])

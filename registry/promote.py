@@ -13,8 +13,8 @@ from boltit.names import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION
 from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
 from registry.access import aliases, get_version, registry_errors
-from registry.evaluation import load_version
 from registry.history import record_event
+from registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
 from registry.locks import registry_lock
 from registry.manifests import check_bucket, write_manifests
 from registry.transitions import move_production
@@ -59,8 +59,11 @@ def promote(
     get_version(client, name=name, version=version)
     check_bucket(settings)
     # A version that cannot load must never serve, forced or not. Loading takes seconds,
-    # so it happens before the lock; the refusal is recorded under it.
-    unloadable = _load_failure(name=name, version=version)
+    # so it happens before the lock; the refusal is recorded under it. A version that
+    # served before is known to load: re-promoting it must cost no more than the move.
+    with database.session() as session:
+        served = known_to_load(session, name=name, version=version)
+    unloadable = None if served else load_failure(name=name, version=version)
 
     refused: str | None = None
     with registry_lock(database, model_name=name, holder=actor) as session:
@@ -86,7 +89,10 @@ def promote(
                 if k.startswith("gate.") and v.startswith("failed")
             ],
         }
-        details: dict[str, object] = {"gates": gates}
+        details: dict[str, object] = {
+            "gates": gates,
+            "load_check": SKIPPED_AS_SERVED if served else LOADED,
+        }
         moved_at = None
         if unloadable is not None:
             refused = unloadable
@@ -135,12 +141,3 @@ def promote(
         forced=force,
         manifests=manifests,
     )
-
-
-def _load_failure(*, name: str, version: str) -> str | None:
-    """Why ``version`` cannot be loaded, or None when it loads."""
-    try:
-        load_version(name=name, version=version)
-    except BadInputError as exc:
-        return str(exc)
-    return None

@@ -23,12 +23,12 @@ from boltit.errors import BadInputError, GateFailedError, NotFoundError
 from boltit.names import PREVIOUS, PRODUCTION
 from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
-from registry.access import aliases, get_version, registry_errors
-from registry.evaluation import load_version
+from registry.access import aliases, get_version
 from registry.history import record_event, served_before, serving_timeline
+from registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
 from registry.locks import registry_lock
 from registry.manifests import check_bucket, write_manifests
-from registry.rollback_guard import Guard, failed_gates, incident_guards
+from registry.rollback_guard import Guard, version_guards
 from registry.transitions import move_production
 
 
@@ -110,7 +110,10 @@ def rollback(
             )
         else:
             refusal = None
-            load_version(name=name, version=target)
+            # A version that served is known to load; only an unproven one is loaded.
+            proven = known_to_load(session, name=name, version=target)
+            if not proven and (unloadable := load_failure(name=name, version=target)):
+                raise BadInputError(unloadable)
             new_previous = served_before(timeline, version=target, excluding={serving})
             moved_at = utcnow()
             move_production(client, name=name, to_version=target, previous=new_previous)
@@ -124,7 +127,12 @@ def rollback(
                 to_version=target,
                 reason=reason,
                 forced=bool(guards),
-                details={"outcome": "rolled_back", "previous": new_previous, "guards": fired},
+                details={
+                    "outcome": "rolled_back",
+                    "previous": new_previous,
+                    "guards": fired,
+                    "load_check": SKIPPED_AS_SERVED if proven else LOADED,
+                },
                 at=moved_at,
             )
     if refusal is not None:
@@ -152,14 +160,6 @@ def rollback(
 def _guards(
     session: Session, client: MlflowClient, *, name: str, version: str, settings: Settings
 ) -> list[Guard]:
-    with registry_errors(f"cannot read version {version} of {name!r}"):
-        tags = dict(client.get_model_version(name, version).tags or {})
-    gates = failed_gates(tags, version=version)
-    incidents = incident_guards(
-        session,
-        model_name=name,
-        version=version,
-        now=utcnow(),
-        recent_days=settings.rollback_guard_days,
+    return version_guards(
+        session, client, name=name, version=version, recent_days=settings.rollback_guard_days
     )
-    return ([gates] if gates else []) + incidents

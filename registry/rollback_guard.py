@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from mlflow import MlflowClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from boltit import audit
 from boltit.names import TAG_VALIDATION_STATUS
-from boltit.schema import Incident
+from boltit.schema import Incident, utcnow
+from registry.access import registry_errors
 
 FAILED_GATES = "failed_gates"
 INCIDENT = "incident"
@@ -39,6 +41,19 @@ class Guard:
 
     def to_dict(self) -> dict[str, Any]:
         return {"guard": self.name, "message": self.message, "incident": self.incident}
+
+
+def version_guards(
+    session: Session, client: MlflowClient, *, name: str, version: str, recent_days: float
+) -> list[Guard]:
+    """Every guard on putting ``version`` back in Production (rollback and sync alike)."""
+    with registry_errors(f"cannot read version {version} of {name!r}"):
+        tags = dict(client.get_model_version(name, version).tags or {})
+    gates = failed_gates(tags, version=version)
+    incidents = incident_guards(
+        session, model_name=name, version=version, now=utcnow(), recent_days=recent_days
+    )
+    return ([gates] if gates else []) + incidents
 
 
 def failed_gates(tags: dict[str, str], *, version: str) -> Guard | None:

@@ -5,7 +5,9 @@ The MLflow UI can move a version to stage Production (legacy control) or move th
 registry with the last Production the history recorded. A detected change is recorded,
 gated, then accepted (aliases and stages made to agree, ``previous`` set) or reverted
 (the reason written into the version's description), as the gate config's ``sync``
-section says.
+section says. A version a rollback would refuse (``registry.rollback_guard``: it failed its
+gates, or an open or recent incident marked it regressed or rolled back from it) is reverted
+without judging, naming the guards, unless ``sync.on_guarded`` is ``judge``.
 
 Gating trusts the version's latest verdict when it passed against the current champion
 under the current gate config (same config digest). Otherwise the version is judged again:
@@ -32,6 +34,7 @@ from registry.gate_config import GateConfig, load_gate_config
 from registry.history import record_event, recorded_production
 from registry.locks import registry_lock
 from registry.manifests import write_manifests
+from registry.rollback_guard import Guard, version_guards
 from registry.transitions import move_production, production_stage_versions, set_stage
 from registry.validate import validate
 from registry.verdicts import RecordedVerdict, config_digest, recorded_config, recorded_verdict
@@ -54,7 +57,8 @@ class SyncOutcome:
     outcome: str  # "accepted" | "reverted"
     gates_passed: bool | None
     reason: str
-    judged: str | None = None  # "trusted" | "recorded_config" | "current_config"
+    judged: str | None = None  # "trusted" | "recorded_config" | "current_config" | "guarded"
+    guards: tuple[Guard, ...] = ()  # why a rollback would refuse the version (sync.on_guarded)
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,25 @@ def sync_once(
 
     gates_passed: bool | None = None
     judgement: Judgement | None = None
+    guards: list[Guard] = []
+    if change.version is not None:
+        # A UI move must not bring back what a rollback would refuse.
+        with database.session() as session:
+            guards = version_guards(
+                session,
+                client,
+                name=name,
+                version=change.version,
+                recent_days=settings.rollback_guard_days,
+            )
     if change.version is None:
         action, why = "revert", f"the {PRODUCTION} alias was removed outside boltit"
+    elif guards and gate_config.sync.on_guarded == "revert":
+        action = "revert"
+        why = (
+            f"guarded: {'; '.join(g.message for g in guards)} "
+            "(gate config sync.on_guarded: revert; use `boltit promote --force --reason`)"
+        )
     else:
         judgement = judge(
             client=client,
@@ -209,6 +230,10 @@ def sync_once(
         }
         if judgement is not None:
             details |= {"judged": judgement.judged, "config_digest": judgement.config_digest}
+        elif guards:
+            details["judged"] = "guarded"
+        if guards:
+            details["guards"] = [g.to_dict() for g in guards]
         record_event(
             session,
             client,
@@ -248,7 +273,8 @@ def sync_once(
         outcome=outcome,
         gates_passed=gates_passed,
         reason=why,
-        judged=None if judgement is None else judgement.judged,
+        judged=judgement.judged if judgement is not None else ("guarded" if guards else None),
+        guards=tuple(guards),
     )
 
 

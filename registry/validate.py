@@ -23,7 +23,9 @@ from boltit.evaluation_sets import (
 from boltit.names import PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_FAILED, VALIDATION_PASSED
 from boltit.settings import Settings, load_settings
 from registry.access import aliases, get_version, registry_errors
+from registry.baseline import logged_baseline
 from registry.evaluation import (
+    LoadedVersion,
     check_evaluation_frame,
     load_evaluation_file,
     load_version_cached,
@@ -196,6 +198,48 @@ def _check_overlap(
     return notes
 
 
+def _load_compared(
+    client: MlflowClient,
+    database: Database,
+    *,
+    name: str,
+    versions: dict[str, str],
+    candidate: str,
+    champion: str | None,
+    actor: str,
+) -> dict[str, LoadedVersion]:
+    """Load every compared version; one that cannot load is a refusal kept in the history.
+
+    Raises:
+        BadInputError: A version cannot be loaded (recorded as a ``validate`` event with
+            outcome ``refused``; no verdict tag is written, so nothing reads it as judged).
+    """
+    loaded: dict[str, LoadedVersion] = {}
+    for version, role in versions.items():
+        try:
+            loaded[version] = load_version_cached(name=name, version=version)
+        except BadInputError as exc:
+            refusal = f"{role} {exc}"
+            with database.session() as session:
+                record_event(
+                    session,
+                    client,
+                    action="validate",
+                    actor=actor,
+                    model_name=name,
+                    from_version=champion,
+                    to_version=candidate,
+                    details={
+                        "outcome": "refused",
+                        "refusal": refusal,
+                        "unloadable": {"version": version, "role": role},
+                        "champion": champion,
+                    },
+                )
+            raise BadInputError(f"cannot validate: {refusal}") from exc
+    return loaded
+
+
 def validate(
     *,
     client: MlflowClient,
@@ -256,11 +300,20 @@ def validate(
         champion_id = None  # revalidating the serving version: absolute gates only
     compared = {version: "candidate"} | ({champion_id: "champion"} if champion_id else {})
     notes = _check_overlap(client, name=name, evaluation=evaluation, versions=compared)
+    loaded = _load_compared(
+        client,
+        database,
+        name=name,
+        versions=compared,
+        candidate=version,
+        champion=champion_id,
+        actor=actor,
+    )
     # Both versions predict the same rows (the drop gates pair them row by row) and are
     # timed together, interleaved, so machine load cannot favour either.
     candidate, champion = score_versions(
-        load_version_cached(name=name, version=version),
-        load_version_cached(name=name, version=champion_id) if champion_id else None,
+        loaded[version],
+        loaded[champion_id] if champion_id else None,
         frame,
         auto_apply_threshold=auto_apply_threshold,
         latency_samples=gate_config.latency_samples,
@@ -270,6 +323,9 @@ def validate(
         champion=champion,
         config=gate_config,
         latency_budget_ms=settings.single_predict_budget_ms,
+        baseline=logged_baseline(
+            client, run_id=candidate_version.run_id, texts=frame["text"].tolist()
+        ),
     )
 
     now = datetime.now(UTC)

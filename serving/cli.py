@@ -30,6 +30,7 @@ FACTORY = "serving.process_tree:worker_app"
 DEFAULT_PORT = 8000
 DEFAULT_MLFLOW_PORT = 5000
 MLFLOW_START_TIMEOUT = 180  # seconds; a cold start on a busy 2-core machine takes a minute
+SYNC_INTERVAL_S = 5.0  # the UI's stage changes fire no webhook, so the watcher polls
 
 
 def _check_port(port: int) -> None:
@@ -148,8 +149,16 @@ def register(app: typer.Typer) -> None:
         # the process before the ``finally`` below could stop the MLflow server.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         server = start_mlflow_server(settings, port=mlflow_port)
+        watcher = None
         try:
-            out.print(f"MLflow UI and registry: http://127.0.0.1:{mlflow_port}")
+            mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+            _wait_for_answer(f"{mlflow_url}/health", process=server, what="mlflow server")
+            out.print(f"MLflow UI and registry: {mlflow_url}")
+            watcher = start_sync_watcher(settings)
+            out.print(
+                "registry sync watcher: changes made in the UI are judged every "
+                f"{SYNC_INTERVAL_S:g} s (log {settings.state_dir / 'sync-watcher.log'})"
+            )
             if settings.webhook_secret is not None:
                 register_webhook(
                     settings,
@@ -157,9 +166,11 @@ def register(app: typer.Typer) -> None:
                     service_url=f"http://127.0.0.1:{port}",
                 )
                 out.print("alias changes made in the UI reach the service by webhook (and polling)")
-            out.print(f"classification service: http://127.0.0.1:{port}  (docs at /docs)")
+            _announce_when_answering(port)
             run_service(settings, host="127.0.0.1", port=port, workers=1)
         finally:
+            if watcher is not None:
+                stop_process_group(watcher)
             stop_process_group(server)
 
 
@@ -180,6 +191,9 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
     env.setdefault("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
     # A fixed key, or each server start could not decrypt the secrets it stored (mlflow#19896).
     env.setdefault("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", _webhook_key(settings))
+    # Its job runner (huey workers for GenAI jobs this project never submits) is 7 more
+    # processes and gigabytes of RSS; a user who wants it sets the variable to true.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         mlflow_bin,
@@ -212,6 +226,79 @@ def start_mlflow_server(settings: Settings, *, port: int) -> subprocess.Popen[by
         stop_process_group(process)
         raise
     return process
+
+
+def start_sync_watcher(settings: Settings) -> subprocess.Popen[bytes]:
+    """``python -m registry.sync_watcher`` in a session of its own, dying with us.
+
+    A process, not a thread: the service never imports ``registry`` (docs/ARCHITECTURE.md),
+    and the watcher's gate runs must not hold the service's GIL.
+    """
+    env = dict(os.environ)
+    env["BOLTIT_STATE_DIR"] = str(settings.state_dir.resolve())
+    with (settings.state_dir / "sync-watcher.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "registry.sync_watcher", str(SYNC_INTERVAL_S)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=child_dies_with_us,
+        )
+
+
+def _answers(url: str) -> bool:
+    """Any HTTP answer: the process is up (``/health`` is 503 until a model loads)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def _wait_for_answer(url: str, *, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + MLFLOW_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BadInputError(f"{what} exited with {process.returncode}")
+        if _answers(url):
+            return
+        time.sleep(0.3)
+    raise BadInputError(f"{what} did not answer {url} in {MLFLOW_START_TIMEOUT} s")
+
+
+def _announce_when_answering(port: int) -> None:
+    """Print the service's URL once it answers; uvicorn runs in the foreground meanwhile."""
+    import threading
+
+    url = f"http://127.0.0.1:{port}"
+
+    def announce() -> None:
+        started = time.monotonic()
+        while not _answers(f"{url}/health"):
+            time.sleep(0.3)
+        state = "ready" if _answers_ok(f"{url}/ready") else "waiting for a Production model"
+        out.print(
+            f"classification service: {url}  (docs at /docs; {state}; "
+            f"answered {time.monotonic() - started:.1f} s after the MLflow UI)"
+        )
+
+    threading.Thread(target=announce, name="announce-service", daemon=True).start()
+
+
+def _answers_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 WEBHOOK_NAME = "boltit-serving"

@@ -19,6 +19,37 @@ REAL_DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"
 )
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# Fixtures that train a model (or serve one they trained) or create an MLflow store (its
+# migrations): seconds each, so the tests using them are not part of `make test-fast`.
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "mlflow_client",  # a fresh SQLite MLflow store
+        "trained_state",  # monitoring
+        "trained_versions",  # registry
+        "versions",  # registry/test_paired_gates.py
+        "model_dir",  # serving (and every served app built on it)
+        "trained",  # training/test_train.py
+        "lineage",  # training/test_evaluation_set.py
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "integration: trains a model or opens an MLflow store (added by tests/conftest.py)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by what a test uses, so no marker is forgotten: `postgres` for every test that
+    reaches PostgreSQL, `integration` for every test that waits for a model or a store."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if "postgres_url" in used:
+            item.add_marker(pytest.mark.postgres)
+        if used & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)

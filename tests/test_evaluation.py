@@ -8,6 +8,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from boltit.schema import Ticket, utcnow
 from boltit.tickets import add_feedback
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("boltit", "training", "registry", "serving", "monitoring", "data_checks", "bench")
+# Tests check figures against scikit-learn on purpose; everything else that ships is searched.
+NOT_SOURCE = {"tests", "docs"}
 
 
 def _predictions(n: int = 600, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +89,7 @@ def test_expected_calibration_error_uses_one_bin_count() -> None:
     )
     assert two == pytest.approx(0.5 * 0.05 + 0.5 * 0.55)
     # 0.62 and 0.64 share a bin with 15 bins (width 1/15) but not with 50.
-    split = {"confidence": [0.62, 0.64], "correct": [False, True]}
+    split: dict[str, Any] = {"confidence": [0.62, 0.64], "correct": [False, True]}
     assert evaluation.expected_calibration_error(**split) == pytest.approx(0.13)
     assert evaluation.expected_calibration_error(**split, bins=50) == pytest.approx(0.49)
     assert evaluation.expected_calibration_error(confidence=[], correct=[]) == 0.0
@@ -178,12 +180,33 @@ def test_the_core_imports_no_scikit_learn() -> None:
     assert out.stdout.strip() == "False"
 
 
+def _source_files() -> list[Path]:
+    """Every Python file and notebook of the project: all packages, bench/, notebooks/, and
+    any folder or script added later (virtualenvs, hidden folders and the tests excepted)."""
+    found = []
+    for path in sorted([*ROOT.rglob("*.py"), *ROOT.rglob("*.ipynb")]):
+        parts = path.relative_to(ROOT).parts
+        if parts[0] in NOT_SOURCE or any(p.startswith(".") or p == "build" for p in parts):
+            continue
+        found.append(path)
+    return found
+
+
+def _code_lines(path: Path) -> list[str]:
+    if path.suffix == ".ipynb":
+        import nbformat
+
+        notebook = nbformat.read(path, as_version=4)
+        cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+        return "\n".join(cells).splitlines()
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 def _source_lines() -> list[tuple[str, int, str]]:
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                found.append((str(path.relative_to(ROOT)), number, line))
+    for path in _source_files():
+        for number, line in enumerate(_code_lines(path), 1):
+            found.append((str(path.relative_to(ROOT)), number, line))
     return found
 
 
@@ -197,16 +220,53 @@ def test_one_definition_of_ece_and_of_live_accuracy_in_the_source_tree() -> None
     # ECE: one function, and the only code binning confidences into calibration bins.
     ece_definitions = _matches(r"def \w*calibration_error\b|def \w*ece\b")
     assert ece_definitions == [f"boltit/evaluation.py:{_line('def expected_calibration_error')}"]
-    binning = _matches(r"np\.digitize\(|np\.linspace\(0(\.0)?, 1(\.0)?,")
-    assert all(hit.startswith("boltit/evaluation.py:") for hit in binning), binning
-    # Live accuracy: "served category equals the feedback category" is written once,
-    # in SQL or pandas or numpy alike.
-    comparisons = _matches(
-        r"""(\.|\[["'])category\b["'\]]*\s*==\s*\S*feedback_category"""
-        r"""|feedback_category\b["'\]]*\s*==\s*\S*(\.|\[["'])category\b"""
-        r"|served_array\s*==\s*feedback_array"
+    binning = _matches(
+        r"np\.digitize\(|np\.linspace\(0(\.0)?,\s*1(\.0)?,|pd\.cut\(.*confidence"
+        r"|np\.histogram\(.*confidence|np\.searchsorted\(.*edges"
     )
+    assert all(hit.startswith("boltit/evaluation.py:") for hit in binning), binning
+    # Live accuracy: "served category equals (or differs from) the feedback category" is
+    # written once, in SQL, pandas or numpy alike.
+    comparisons = _matches(LIVE_ACCURACY_COMPARISON)
     assert comparisons == [f"boltit/evaluation.py:{_line('served_array == feedback_array')}"]
+
+
+# ``category`` against ``feedback_category`` in Python (either order, == or !=, attribute
+# or subscript, ``.eq``/``.ne``) or SQL text (``=``, ``<>``), or evaluation.py's own arrays.
+# (A bare ``category`` is a label being checked, not a prediction: tickets.add_feedback.)
+_CATEGORY = r"""\w+(\.|\[["'])category\b["'\]]*"""
+_FEEDBACK = r"""\w+(\.|\[["'])feedback_category\b["'\]]*"""
+LIVE_ACCURACY_COMPARISON = (
+    rf"{_CATEGORY}\s*(==|!=)\s*{_FEEDBACK}"
+    rf"|{_FEEDBACK}\s*(==|!=)\s*{_CATEGORY}"
+    rf"|{_CATEGORY}\)?\.(eq|ne)\(\s*{_FEEDBACK}"
+    r"|(?i:(?<![\w.])category\s*(=|<>)\s*feedback_category\b"
+    r"|(?<![\w.])feedback_category\s*(=|<>)\s*category\b)"
+    r"|served_array\s*==\s*feedback_array"
+)
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        'labelled["correct"] = labelled["category"] == labelled["feedback_category"]',
+        "right = func.sum(case((Ticket.category == Ticket.feedback_category, 1), else_=0))",
+        "wrong = (frame.feedback_category != frame.category).sum()",
+        "SELECT avg(category = feedback_category) FROM tickets",
+        'hits = frame["category"].eq(frame["feedback_category"])',
+        "WHERE feedback_category <> category",
+    ],
+)
+def test_the_live_accuracy_grep_catches_a_copy(copy: str) -> None:
+    assert re.search(LIVE_ACCURACY_COMPARISON, copy)
+
+
+def test_the_grep_reads_every_package_bench_and_the_notebooks() -> None:
+    searched = {path.relative_to(ROOT).parts[0] for path in _source_files()}
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_SOURCE
+    assert packages <= searched and {"bench", "notebooks"} <= searched, searched
+    notebook_lines = [line for path, _, line in _source_lines() if path.startswith("notebooks/")]
+    assert any("feedback_outcomes(" in line for line in notebook_lines)
 
 
 def _line(text: str) -> int:

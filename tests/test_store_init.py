@@ -84,6 +84,7 @@ def test_a_fresh_postgres_project_database_is_migrated_once(postgres_url: str) -
         database.dispose()
 
 
+@pytest.mark.slow  # processes racing to create MLflow's store: 14-55 s
 def test_a_fresh_sqlite_mlflow_store_is_created_once(settings: Settings) -> None:
     assert _run_together(_open_mlflow_store, str(settings.state_dir), None) == []
     with sqlite3.connect(settings.state_dir / "mlflow.db") as connection:

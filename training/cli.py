@@ -48,6 +48,17 @@ AllowFailing = Annotated[
         help="Train even if the data-quality suite fails (recorded as data_checks_overridden).",
     ),
 ]
+MinClassRows = Annotated[
+    int,
+    typer.Option(
+        "--min-class-rows",
+        help="Fold categories with fewer than N rows into the fallback category "
+        "(--other-label) instead of refusing them; 0 (default) is off.",
+    ),
+]
+OtherLabel = Annotated[
+    str, typer.Option("--other-label", help="The fallback category of --min-class-rows.")
+]
 SourceOption = Annotated[
     str, typer.Option(help="Recorded as the version's 'source' tag (cli, mlproject, ...).")
 ]
@@ -67,11 +78,22 @@ def register(app: typer.Typer) -> None:
         seed: SeedOption = 42,
         no_register: NoRegister = False,
         allow_failing_data: AllowFailing = False,
+        min_class_rows: MinClassRows = 0,
+        other_label: OtherLabel = "Other",
         source: SourceOption = "cli",
     ) -> None:
         """Train the ticket classifier, log the run to MLflow and register a new version."""
         dataset = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
-        _run(ctx, dataset, seed, no_register, allow_failing_data, source)
+        _run(
+            ctx,
+            dataset,
+            seed,
+            no_register,
+            allow_failing_data,
+            source,
+            min_class_rows=min_class_rows,
+            other_label=other_label,
+        )
 
     @app.command("retrain")
     def retrain_command(
@@ -87,6 +109,8 @@ def register(app: typer.Typer) -> None:
         seed: SeedOption = 42,
         no_register: NoRegister = False,
         allow_failing_data: AllowFailing = False,
+        min_class_rows: MinClassRows = 0,
+        other_label: OtherLabel = "Other",
         source: SourceOption = "retrain",
     ) -> None:
         """Retrain on base data plus the agents' corrections from the ticket store.
@@ -114,6 +138,8 @@ def register(app: typer.Typer) -> None:
             allow_failing_data,
             source,
             evaluation_additions=additions,
+            min_class_rows=min_class_rows,
+            other_label=other_label,
         )
 
 
@@ -187,6 +213,8 @@ def _run(
     source: str,
     *,
     evaluation_additions: pd.DataFrame | None = None,
+    min_class_rows: int = 0,
+    other_label: str = "Other",
 ) -> None:
     from training.model import ModelConfig
     from training.train import TrainConfig, train
@@ -205,7 +233,11 @@ def _run(
             settings=context.settings,
             client=context.mlflow_client,
             dataset=dataset,
-            config=TrainConfig(model=ModelConfig(seed=seed)),
+            config=TrainConfig(
+                model=ModelConfig(seed=seed),
+                min_class_rows=min_class_rows,
+                other_label=other_label,
+            ),
             register=not no_register,
             source=source,
             allow_failing_data=allow_failing_data,
@@ -235,6 +267,12 @@ def _progress() -> Iterator[Callable[[str], None]]:
 
 def _report(result: TrainResult, model_name: str) -> None:
     out.print(f"run id: {result.run_id}")
+    if result.folded_categories:
+        names = ", ".join(f"{c!r} ({n})" for c, n in result.folded_categories.items())
+        out.print(
+            f"folded {len(result.folded_categories)} rare categories into the fallback "
+            f"category (--min-class-rows): {names}"
+        )
     if result.model_version:
         out.print(f"registered: {model_name} version {result.model_version} ({result.model_uri})")
     else:
@@ -256,11 +294,20 @@ def _report(result: TrainResult, model_name: str) -> None:
         ("fit seconds", "fit_seconds", "{:.1f}"),
         ("predict latency p50 (ms)", "predict_latency_p50_ms", "{:.2f}"),
         ("predict latency p95 (ms)", "predict_latency_p95_ms", "{:.2f}"),
+        ("baseline: majority class accuracy", "baseline_majority_accuracy", "{:.4f}"),
+        ("baseline: TF-IDF + LinearSVC accuracy", "baseline_tfidf_svm_accuracy", "{:.4f}"),
     ]
     for label, key, fmt in rows:
         if key in result.metrics:
             table.add_row(label, fmt.format(result.metrics[key]))
     out.print(table)
+    if "baseline_margin" in result.metrics:
+        margin = result.metrics["baseline_margin"]
+        verdict = "beats" if margin > 0 else "matches" if margin == 0 else "does not beat"
+        out.print(
+            f"margin over the plain TF-IDF + LinearSVC baseline: {margin:+.4f} "
+            f"(the model {verdict} it on the same evaluation rows)"
+        )
 
 
 def _evaluation_line(result: TrainResult) -> str:

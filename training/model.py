@@ -21,13 +21,21 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import sklearn
-from joblib import parallel_config
-from scipy.optimize import minimize_scalar
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 from skops import io as skops_io
+
+from training.selection import (
+    Candidate,
+    SearchSpace,
+    Selection,
+    fit_estimator,
+    matrix_featurize,
+    select,
+    softmax,
+    text_featurize,
+)
 
 FORMAT_VERSION = 1
 FEATURES_FILE = "features.skops"
@@ -111,27 +119,31 @@ class LinearHead:
         self._intercept = intercept
 
     @classmethod
-    def fit(cls, features: sp.csr_matrix, labels: np.ndarray, *, c: float, config: ModelConfig):
-        """Fit the SVM on all rows and its temperature on out-of-fold scores."""
-        estimator = LinearSVC(
-            C=c, class_weight=config.class_weight, random_state=config.seed, dual="auto"
-        )
-        smallest = int(pd.Series(labels).value_counts().min())
-        folds = min(config.calibration_folds, smallest)
-        if folds >= 2:
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-            # liblinear releases the GIL: threads fit the folds in parallel, sharing the
-            # feature matrix instead of copying it into worker processes.
-            with parallel_config(backend="threading", n_jobs=config.n_jobs):
-                scores = cross_val_predict(
-                    estimator, features, labels, cv=splitter, method="decision_function"
-                )
-            classes = np.unique(labels)
-            temperature = _fit_temperature(_two_sided(scores), np.searchsorted(classes, labels))
-        else:
-            temperature = 1.0  # too few rows of some class to calibrate honestly
-        estimator.fit(features, labels)
-        return cls(estimator, temperature)
+    def fit(
+        cls,
+        features: sp.csr_matrix,
+        labels: np.ndarray,
+        *,
+        c: float,
+        config: ModelConfig,
+        selection: Selection | None = None,
+    ) -> LinearHead:
+        """Fit the SVM on all rows; its temperature comes from pooled out-of-fold scores.
+
+        ``selection`` (a search already run on per-fold features) supplies the candidate and
+        temperature; without it the head cross-validates ``c`` on ``features`` itself.
+        """
+        if selection is None:
+            candidate = Candidate(c, config.class_weight)
+            selection = select(
+                labels,
+                matrix_featurize(features),
+                SearchSpace.single(candidate, config.calibration_folds),
+                seed=config.seed,
+                n_jobs=config.n_jobs,
+            )
+        estimator = fit_estimator(selection.chosen, features, labels, config.seed)
+        return cls(estimator, selection.temperature)
 
     def scores(self, features: sp.csr_matrix) -> np.ndarray:
         """Raw decision scores, one column per class."""
@@ -139,7 +151,7 @@ class LinearHead:
 
     def probabilities(self, features: sp.csr_matrix) -> np.ndarray:
         """Calibrated class probabilities."""
-        return _softmax(self.scores(features) / self.temperature)
+        return softmax(self.scores(features) / self.temperature)
 
 
 class TicketClassifier:
@@ -160,6 +172,8 @@ class TicketClassifier:
         self.priority_head = priority_head
         self._vectorizers = [t for _, t in features.transformer_list]
         self._blocks = _FastBlocks(self._vectorizers)
+        # How the category head was chosen and calibrated; None for a loaded model.
+        self.selection: Selection | None = None
 
     @property
     def categories(self) -> list[str]:
@@ -179,13 +193,31 @@ class TicketClassifier:
         priorities: Sequence[str | None] | pd.Series | None = None,
         *,
         config: ModelConfig | None = None,
+        search: SearchSpace | None = None,
     ) -> TicketClassifier:
-        """Fit features and heads; the priority head only when ``priorities`` is given."""
+        """Fit features and heads; the priority head only when ``priorities`` is given.
+
+        With ``search`` the category head's class weighting and C are chosen by
+        cross-validation on these rows (features refitted per fold); otherwise ``config``'s
+        are used. Either way the chosen head is then fitted on every row.
+        """
         config = config or ModelConfig()
+        labels = np.asarray([str(c) for c in categories], dtype=object)
+        items = [str(t) for t in texts]
+        space = search or SearchSpace.single(
+            Candidate(config.c, config.class_weight), config.calibration_folds
+        )
+        selection = select(
+            labels,
+            text_featurize(items, lambda: build_features(config)),
+            space,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+        )
         features = build_features(config)
-        matrix = features.fit_transform(list(texts)).tocsr()
+        matrix = features.fit_transform(items).tocsr()
         category_head = LinearHead.fit(
-            matrix, np.asarray(categories, dtype=object), c=config.c, config=config
+            matrix, labels, c=selection.chosen.c, config=config, selection=selection
         )
         priority_head = None
         if priorities is not None:
@@ -199,7 +231,9 @@ class TicketClassifier:
                     c=config.priority_c,
                     config=config,
                 )
-        return cls(features, category_head, priority_head)
+        fitted = cls(features, category_head, priority_head)
+        fitted.selection = selection
+        return fitted
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF features of ``texts``."""
@@ -264,7 +298,7 @@ class TicketClassifier:
             priority_scores = (
                 self.priority_head.scores(matrix) if self.priority_head is not None else None
             )
-        proba = _softmax(category_scores / self.category_head.temperature)
+        proba = softmax(category_scores / self.category_head.temperature)
         best = proba.argmax(axis=1)
         columns: dict[str, Any] = {
             "category": np.asarray(self.categories, dtype=object)[best],
@@ -402,27 +436,3 @@ def _load_trusted(path: Path) -> Any:
     if unexpected:
         raise ValueError(f"{Path(path).name} contains untrusted types: {unexpected}")
     return skops_io.load(path, trusted=untrusted)
-
-
-def _two_sided(scores: np.ndarray) -> np.ndarray:
-    if scores.ndim == 1:
-        return np.column_stack([-scores / 2, scores / 2])
-    return scores
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
-
-
-def _fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
-    """The temperature minimising log loss of softmax(scores / T) (one scalar: keeps ranking)."""
-    rows = np.arange(len(targets))
-
-    def loss(log_t: float) -> float:
-        proba = _softmax(scores / np.exp(log_t))
-        return float(-np.mean(np.log(np.clip(proba[rows, targets], 1e-12, None))))
-
-    result = minimize_scalar(loss, bounds=(-6.0, 3.0), method="bounded")
-    return float(np.exp(result.x))

@@ -8,7 +8,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,11 +33,14 @@ from boltit.errors import BadInputError, GateFailedError, RegistryUnavailableErr
 from boltit.evaluation_sets import EvaluationSet
 from boltit.settings import Settings
 from boltit.tracking import ensure_experiment
+from training.baseline import BASELINE_COLUMN, Baselines, fit_baselines
 from training.data import CATEGORY, PRIORITY, TEXT, TicketDataset, content_digest
 from training.evaluate import Evaluation, confusion_matrix_png, evaluate, priority_metrics
 from training.holdout import Holdout, plan_holdout
 from training.holdout import split as split  # re-exported: bench/ splits the same way
 from training.model import ModelConfig, TicketClassifier
+from training.rare import DEFAULT_OTHER, fold_rare_categories
+from training.selection import SearchSpace, Selection, load_search_space
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Logged as a model from code: MLflow executes this file at load time (never imported here,
@@ -45,6 +48,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 DATA_CHECKS_ARTIFACT = "data_checks/training_data.json"
 EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
+SEARCH_ARTIFACT = "model_selection/candidates.json"
+FOLDED_ARTIFACT = "data_checks/folded_categories.json"
 HEADLINE_METRICS = (
     "accuracy",
     "macro_f1",
@@ -54,6 +59,10 @@ HEADLINE_METRICS = (
     "auto_apply_precision",
     "fit_seconds",
     "predict_latency_p95_ms",
+    "cv_accuracy",
+    "baseline_majority_accuracy",
+    "baseline_tfidf_svm_accuracy",
+    "baseline_margin",
 )
 
 Progress = Callable[[str], None]
@@ -68,9 +77,16 @@ class TrainConfig:
         test_size: Share of rows held out for evaluation (stratified).
         latency_samples: Single-ticket predictions timed for the latency metrics.
         extra_thresholds: Auto-apply thresholds reported besides the configured one.
+        search: Candidates cross-validated on the training rows to choose the category
+            head (``training/search_space.yaml`` by default); None fits ``model`` as is.
+        min_class_rows: Categories with fewer rows are relabelled ``other_label`` before
+            the data checks (0: off).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchSpace | None = field(default_factory=load_search_space)
+    min_class_rows: int = 0
+    other_label: str = DEFAULT_OTHER
     test_size: float = 0.2
     latency_samples: int = 300
     extra_thresholds: tuple[float, ...] = (0.75, 0.9)
@@ -105,6 +121,7 @@ class TrainResult:
     evaluation_revision: int = 0
     evaluation_fixed: bool = False
     training_cutoff: datetime | None = None
+    folded_categories: dict[str, int] = field(default_factory=dict)
 
 
 def train(
@@ -153,6 +170,22 @@ def train(
     config = config or TrainConfig()
     step = progress or (lambda _message: None)
     started = time.perf_counter()
+    folding = fold_rare_categories(
+        dataset.frame, min_rows=config.min_class_rows, other=config.other_label
+    )
+    if folding.folded:
+        step(folding.describe(config.min_class_rows))
+        dataset = replace(dataset, frame=folding.frame, _digest=None)
+        if evaluation_additions is not None:
+            # New arrivals join the evaluation set under the labels the model learns.
+            evaluation_additions = evaluation_additions.assign(
+                **{
+                    CATEGORY: evaluation_additions[CATEGORY].where(
+                        ~evaluation_additions[CATEGORY].isin(list(folding.folded)),
+                        folding.other,
+                    )
+                }
+            )
     frame = dataset.frame
 
     step("checking training data")
@@ -162,7 +195,8 @@ def train(
         failed = ", ".join(o.label for o in suite.failures)  # names failing categories
         raise GateFailedError(
             f"training data failed its checks ({failed}); nothing was trained or registered "
-            "(fix the data or pass --allow-failing-data)"
+            "(fix the data, pass --min-class-rows N to fold categories with fewer than N "
+            f"rows into {config.other_label!r} (--other-label), or --allow-failing-data)"
         )
 
     began = datetime.now(UTC)
@@ -190,6 +224,11 @@ def train(
             evaluation_sets.log_training_digests(train_frame[TEXT])
             if suite is not None:
                 mlflow.log_dict(suite.to_dict(), DATA_CHECKS_ARTIFACT)
+            mlflow.log_params(
+                {"min_class_rows": config.min_class_rows, "other_label": config.other_label}
+            )
+            if folding.folded:
+                mlflow.log_dict(folding.folded, FOLDED_ARTIFACT)
 
             step(f"fitting on {len(train_frame):,} tickets")
             fit_started = time.perf_counter()
@@ -198,8 +237,11 @@ def train(
                 train_frame[CATEGORY].tolist(),
                 train_frame[PRIORITY].tolist() if PRIORITY in train_frame.columns else None,
                 config=config.model,
+                search=config.search,
             )
             fit_seconds = time.perf_counter() - fit_started
+            if classifier.selection is not None:
+                _log_selection(classifier.selection)
 
             step(f"evaluating on the {len(eval_frame):,} tickets of the evaluation set")
             evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
@@ -207,11 +249,19 @@ def train(
             metrics["fit_seconds"] = fit_seconds
             metrics["data_checks_seconds"] = data_checks_seconds
             metrics["excluded_evaluation_rows"] = float(holdout.excluded)
+            step("fitting the baselines on the same rows")
+            baselines = fit_baselines(
+                train_frame[TEXT].tolist(),
+                train_frame[CATEGORY].tolist(),
+                eval_frame[TEXT].tolist(),
+                eval_frame[CATEGORY].tolist(),
+            )
+            metrics.update(baselines.metrics(metrics["accuracy"]))
             step("measuring single-ticket latency")
             metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
             mlflow.log_metrics(metrics)
             step("logging evaluation artifacts")
-            _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame)
+            _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame, baselines)
 
             step("logging the model")
             model_info = _log_model(classifier, eval_frame)
@@ -292,6 +342,7 @@ def train(
         evaluation_revision=evaluation_set.revision,
         evaluation_fixed=holdout.base is None,
         training_cutoff=cutoff,
+        folded_categories=folding.folded,
     )
 
 
@@ -403,6 +454,15 @@ def _log_params(
     )
 
 
+def _log_selection(selection: Selection) -> None:
+    """The search as the run shows it: every candidate's CV score, the chosen one's params."""
+    mlflow.log_params(selection.as_params())
+    mlflow.log_metrics(selection.as_metrics())
+    mlflow.log_table(selection.table(), SEARCH_ARTIFACT)
+    if selection.note:
+        mlflow.set_tag("calibration_note", selection.note[:5000])
+
+
 def _log_datasets(
     dataset: TicketDataset, train_frame: pd.DataFrame, evaluation_set: EvaluationSet
 ) -> None:
@@ -494,6 +554,7 @@ def _log_evaluation_artifacts(
     eval_frame: pd.DataFrame,
     predictions: pd.DataFrame,
     train_frame: pd.DataFrame,
+    baselines: Baselines,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="boltit-eval-") as folder:
         root = Path(folder)
@@ -506,6 +567,7 @@ def _log_evaluation_artifacts(
         logged = eval_frame[columns].copy()
         logged["predicted_category"] = predictions["category"].to_numpy()
         logged["confidence"] = predictions["confidence"].to_numpy()
+        logged[BASELINE_COLUMN] = baselines.tfidf_svm
         if PRIORITY in eval_frame.columns:
             logged["predicted_priority"] = predictions["priority"].to_numpy()
         logged.to_parquet(split_path, index=False)

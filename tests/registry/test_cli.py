@@ -136,11 +136,12 @@ def test_bad_input_is_one_line_and_moves_nothing(
         events = registry_history(database, model_name=name)
     finally:
         database.dispose()
-    # The setup promotion, the refused forced promotion of the unloadable version (audited,
-    # issue 13) and the one validation that ran; refusals of bad input leave nothing.
+    # The setup promotion, the refused promotion and validation of the unloadable version
+    # (audited, issue 13) and the one validation that ran; refusals of bad input leave nothing.
     outcomes = [(e.action, e.to_version, (e.details or {}).get("outcome")) for e in events]
     assert outcomes == [
         ("promote", good, "promoted"),
         ("promote", broken, "refused"),
+        ("validate", broken, "refused"),
         ("validate", good, None),
     ]

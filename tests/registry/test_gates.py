@@ -9,7 +9,7 @@ import pytest
 
 from boltit.errors import BadInputError
 from registry.gate_config import GateMode, load_gate_config, parse_gate_config
-from registry.gates import NO_CHAMPION, evaluate_gates
+from registry.gates import NO_BASELINE, NO_CHAMPION, evaluate_gates
 from registry.metrics import ModelEvaluation, score_predictions
 
 CATEGORIES = np.array(["Hardware", "Access", "Storage"], dtype=object)
@@ -124,6 +124,7 @@ def test_every_gate_can_fail_with_its_observed_value() -> None:
         champion=champion,
         config=parse_gate_config(),
         latency_budget_ms=BUDGET_MS,
+        baseline=champion_predicted,  # a plain baseline as good as the champion
     )
     results = _by_name(report)
     assert not report.passed
@@ -167,6 +168,47 @@ def test_small_regressions_inside_the_limits_pass() -> None:
         latency_budget_ms=BUDGET_MS,
     )
     assert report.passed, [r.describe() for r in report.failures]
+
+
+def test_beats_baseline_fails_only_when_the_baseline_is_significantly_better() -> None:
+    truth, baseline = _rows(accuracy=0.93)
+    worse = baseline.copy()
+    right = np.flatnonzero((worse == truth) & (truth != "Storage"))
+    worse[right[:30]] = "Storage"  # 7.5 points below the baseline on the same rows
+    config = parse_gate_config()
+    assert config.gates.beats_baseline.mode is GateMode.ENABLED  # on by default
+
+    def verdict(predicted: np.ndarray, base: np.ndarray | None, **override):
+        report = evaluate_gates(
+            candidate=_evaluation("2", truth, predicted),
+            champion=None,
+            config=parse_gate_config(override or None),
+            latency_budget_ms=BUDGET_MS,
+            baseline=base,
+        )
+        return report, _by_name(report)["beats_baseline"]
+
+    report, result = verdict(worse, baseline)
+    assert not report.passed and result.passed is False
+    assert result.observed == pytest.approx(30 / 400)
+    assert result.interval is not None and result.interval[0] > 0
+    assert "baseline accuracy 0.9300" in result.note
+    # One row worse is noise, not a significant shortfall.
+    one_worse = baseline.copy()
+    one_worse[right[:1]] = "Storage"
+    assert verdict(one_worse, baseline)[1].passed is True
+    # Better than the baseline passes, with a negative observed shortfall.
+    better = verdict(baseline, worse)[1]
+    assert better.passed is True and (better.observed or 0) < 0
+    # Unknown baseline rows: nothing to compare, a note says so.
+    unknown = verdict(worse, None)[1]
+    assert unknown.passed is True and unknown.note == NO_BASELINE
+    # dry_run reports the failure without refusing; a tolerance lets it pass.
+    dry_report, dry = verdict(worse, baseline, gates={"beats_baseline": {"mode": "dry_run"}})
+    assert dry.passed is False
+    assert "beats_baseline" not in {r.name for r in dry_report.failures}
+    assert "beats_baseline" in {r.name for r in report.failures}
+    assert verdict(worse, baseline, gates={"beats_baseline": {"max": 0.1}})[1].passed is True
 
 
 def test_metrics_from_predictions() -> None:

@@ -98,3 +98,49 @@ def test_an_unloadable_production_version_is_not_reported_as_unchanged(
     event = registry_history(registry_db, model_name=name)[-1]
     assert event.details is not None and event.details["outcome"] == "refused"
     assert event.to_version == broken
+
+
+def test_validation_of_an_unloadable_version_is_refused_and_recorded(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+    registry_db: Database,
+    tmp_path: Path,
+) -> None:
+    """A version that cannot load gets no verdict, but the attempt and why are in the history."""
+    from registry.validate import validate
+
+    name, good = registry_settings.model_name, trained_versions.good
+    promote(
+        client=trained_client,
+        database=registry_db,
+        name=name,
+        version=good,
+        actor="alice",
+        force=True,
+        reason="setup",
+        settings=registry_settings,
+    )
+    broken = _broken_version(trained_client, name=name, like=good, where=tmp_path)
+
+    with pytest.raises(BadInputError, match=f"candidate version {broken} .* cannot be loaded"):
+        validate(
+            client=trained_client,
+            database=registry_db,
+            name=name,
+            version=broken,
+            actor="mallory",
+            settings=registry_settings,
+        )
+
+    event = registry_history(registry_db, model_name=name)[-1]
+    assert (event.action, event.actor) == ("validate", "mallory")
+    assert (event.from_version, event.to_version) == (good, broken)
+    assert event.details is not None and event.details["outcome"] == "refused"
+    assert "cannot be loaded" in event.details["refusal"]
+    assert event.details["unloadable"] == {"version": broken, "role": "candidate"}
+    tags = trained_client.get_model_version(name, broken).tags
+    assert "validation_status" not in tags  # no verdict: nothing was judged
+    console = Console(width=250, record=True)
+    console.print(history_table([event]))
+    assert "refused" in console.export_text()

@@ -225,3 +225,91 @@ def test_rollback_command_refuses_a_regressed_version_in_one_line(
         assert "false alarm" in forced
     finally:
         database.dispose()
+
+
+def _ui_moves_production(client: MlflowClient, name: str, version: str) -> None:
+    """What the MLflow UI's alias editor does (the same REST call, straight to the store)."""
+    client.set_registered_model_alias(name, PRODUCTION, version)
+
+
+def test_sync_reverts_a_ui_move_back_to_a_version_an_incident_rolled_back(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    registry_db: Database,
+    trained_versions: TrainedVersions,
+) -> None:
+    from registry.gate_config import load_gate_config
+    from registry.sync import sync
+
+    client, name, settings = trained_client, registry_settings.model_name, registry_settings
+    v1 = trained_versions.good
+    v3 = clone_version(client, name=name, version=v1)
+    v4 = clone_version(client, name=name, version=v1)
+    _serve_in_turn(client, registry_db, name, v1, v3, v4)
+    number = _monitor_rolls_back(settings, client, registry_db, bad=v4, to=v3)
+
+    _ui_moves_production(client, name, v4)
+    (outcome,) = sync(
+        client=client, database=registry_db, name=name, actor="sync", settings=settings
+    )
+
+    assert (outcome.outcome, outcome.judged, outcome.gates_passed) == ("reverted", "guarded", None)
+    assert [(g.name, g.incident) for g in outcome.guards] == [("incident", number)]
+    assert outcome.reason.startswith(f"guarded: incident #{number} (open) marked v{v4} regressed")
+    assert "sync.on_guarded: revert" in outcome.reason
+    assert aliases(client, name=name)[PRODUCTION] == v3
+    synced, reverted = registry_history(registry_db, model_name=name)[-2:]
+    assert (synced.action, reverted.action) == ("registry_sync", "sync_revert")
+    for event in (synced, reverted):
+        assert event.details is not None and event.details["outcome"] == "reverted"
+        assert event.details["judged"] == "guarded"
+        assert [g["incident"] for g in event.details["guards"]] == [number]
+    assert f"incident #{number}" in (client.get_model_version(name, v4).description or "")
+
+    # The gate config can let the gates decide instead; the guard is still recorded.
+    judging = load_gate_config(settings.gates_config)
+    judging = judging.model_copy(
+        update={"sync": judging.sync.model_copy(update={"on_guarded": "judge"})}
+    )
+    _ui_moves_production(client, name, v4)
+    (outcome,) = sync(
+        client=client,
+        database=registry_db,
+        name=name,
+        actor="sync",
+        settings=settings,
+        config=judging,
+    )
+    assert outcome.outcome == "accepted" and outcome.gates_passed is True, outcome.reason
+    assert outcome.judged == "current_config" and [g.incident for g in outcome.guards] == [number]
+    assert aliases(client, name=name)[PRODUCTION] == v4
+    accepted = registry_history(registry_db, model_name=name)[-1]
+    assert accepted.details is not None and accepted.details["guards"][0]["incident"] == number
+
+
+def test_sync_reverts_a_ui_move_to_a_version_that_failed_its_gates_without_judging(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    registry_db: Database,
+    trained_versions: TrainedVersions,
+) -> None:
+    from registry.sync import sync
+
+    client, name = trained_client, registry_settings.model_name
+    good, bad = trained_versions.good, trained_versions.bad
+    _serve_in_turn(client, registry_db, name, good)
+    client.set_model_version_tag(name, bad, "validation_status", "failed")
+    client.set_model_version_tag(name, bad, "gate.min_accuracy", "failed (observed 0.12)")
+
+    _ui_moves_production(client, name, bad)
+    (outcome,) = sync(
+        client=client, database=registry_db, name=name, actor="sync", settings=registry_settings
+    )
+
+    assert (outcome.outcome, outcome.judged) == ("reverted", "guarded")
+    assert outcome.reason.startswith(f"guarded: v{bad} failed its gates (min_accuracy)")
+    assert aliases(client, name=name)[PRODUCTION] == good
+    events = registry_history(registry_db, model_name=name)
+    assert not [e for e in events if e.action == "validate"]  # reverted without judging
+    assert events[-1].details is not None
+    assert [g["guard"] for g in events[-1].details["guards"]] == ["failed_gates"]

@@ -332,12 +332,16 @@ def test_ready_answers_quickly_while_a_maximal_batch_and_an_export_run(served: S
     slowest = max(latencies)
     print(
         f"/ready under load: {len(latencies)} probes, median "
-        f"{statistics.median(latencies) * 1000:.1f} ms, max {slowest * 1000:.1f} ms; "
+        f"{statistics.median(latencies) * 1000:.1f} ms, p90 "
+        f"{statistics.quantiles(latencies, n=10)[-1] * 1000:.1f} ms, max {slowest * 1000:.1f} ms; "
         f"batches {[round(s, 2) for k, _, s in outcomes if k == 'batch']} s, "
         f"{len(exported)} exports"
     )
-    # The target is 100 ms; the bound is generous for a 2-core machine shared with other
-    # work, and still far below the 2-3 s stall of predicting on the event loop.
+    # The target is 100 ms: nine probes in ten meet it. The bound on the slowest is generous
+    # for a 2-core machine shared with other work (one probe may wait out a scheduler slice),
+    # and still far below the 2-3 s stall of predicting on the event loop.
+    typical = statistics.quantiles(latencies, n=10)[-1]
+    assert typical < 0.1, f"/ready p90 {typical * 1000:.0f} ms while heavy requests ran"
     assert slowest < 0.5, f"/ready took {slowest * 1000:.0f} ms while heavy requests ran"
     assert len(latencies) >= 20
 

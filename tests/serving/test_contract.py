@@ -98,6 +98,11 @@ def test_schemathesis_finds_no_failure_on_any_operation(
     assert counted is not None, done.stdout[-3000:]
     generated, passed, rest = int(counted[1]), int(counted[2]), counted[3]
     assert passed == generated >= 300 and "fail" not in rest, counted[0]
+    # Every operation the document declares was exercised (none filtered out or skipped).
+    selected = re.search(r"^\s*Selected: (\d+)/(\d+)$", done.stdout, re.MULTILINE)
+    tested = re.search(r"^\s*Tested: (\d+)$", done.stdout, re.MULTILINE)
+    assert selected is not None and tested is not None, done.stdout[-3000:]
+    assert int(tested[1]) == int(selected[1]) == int(selected[2]) >= 13, (selected[0], tested[0])
 
 
 def test_the_document_declares_one_error_model(

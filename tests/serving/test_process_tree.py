@@ -86,6 +86,13 @@ def _open_files(pid: int) -> set[str]:
     return names
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _kill_all(pids: set[int]) -> None:
     for pid in pids:
         if _alive(pid):
@@ -235,6 +242,10 @@ def test_sigterm_to_up_stops_the_mlflow_server_and_all_its_children(
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), timeout=120)
         tree = _descendants(up.pid)
         assert tree, "mlflow server is not a child of boltit up"
+        # Issue 12: MLflow's job runner stays off, and the registry sync watcher runs.
+        commands = {pid: _cmdline(pid) for pid in tree}
+        assert not [c for c in commands.values() if "huey" in c], commands
+        assert [c for c in commands.values() if "registry.sync_watcher" in c], commands
 
         up.send_signal(signal.SIGTERM)  # to boltit up alone, not to its process group
         up.wait(timeout=60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from mlflow import MlflowClient
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from tests.serving.conftest import (
 )
 
 
+@pytest.mark.slow  # over 20 s (a real server process)
 def test_alias_change_through_mlflow_server_reaches_the_service_by_webhook(
     settings: Settings, mlflow_client: MlflowClient, model_dir: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from boltit.db import Database
@@ -15,6 +16,7 @@ from boltit.settings import Settings
 from tests.serving.conftest import ServiceProcess, service_env
 
 
+@pytest.mark.slow  # over 20 s (a real server process)
 def test_two_workers_store_every_ticket_and_sum_their_metrics(
     settings: Settings, production_v1: str, tmp_path: Path
 ) -> None:

@@ -152,3 +152,41 @@ def test_no_register_logs_a_run_but_no_version(
     assert experiment is not None
     (run,) = mlflow_client.search_runs([experiment.experiment_id])
     assert run.data.tags["source"] == "retrain"
+
+
+def test_rare_categories_are_refused_by_name_then_folded_with_min_class_rows(
+    cli_env: Settings,
+    mlflow_client: MlflowClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from training.shapes import skewed_teams
+
+    path = tmp_path / "teams.csv"
+    frame = skewed_teams(2500, n_classes=64, singletons=3, seed=5)
+    frame.to_csv(path, index=False)
+    counts = frame["category"].value_counts()
+    singleton = str(counts.index[-1])
+
+    code, out, err = run_cli(["train", "--data", str(path)], monkeypatch, capsys)
+    assert code != 0
+    assert singleton in err  # the offending categories are named
+    assert "--min-class-rows" in err and "--allow-failing-data" in err
+    assert mlflow_client.search_registered_models() == []
+
+    code, out, err = run_cli(
+        ["train", "--data", str(path), "--min-class-rows", "50", "--other-label", "Other teams"],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    out = " ".join(out.split())  # the console wraps long lines
+    rare = counts[counts < 50]
+    assert f"folded {len(rare)} rare categories" in out
+    assert repr(singleton) in out
+    assert "margin over the plain TF-IDF + LinearSVC baseline" in out
+    version = mlflow_client.get_model_version("ticket-classifier", "1")
+    run = mlflow_client.get_run(str(version.run_id))
+    assert run.data.params["min_class_rows"] == "50"
+    assert run.data.params["other_label"] == "Other teams"

@@ -1,0 +1,176 @@
+"""Emergency commands are light (issue 12): no data-science stack, no model load for a
+version that already served."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from boltit import audit
+from boltit.db import Database
+from boltit.light import HEAVY_STACKS
+from boltit.names import PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.settings import Settings
+from registry.access import aliases
+from registry.history import registry_history
+from registry.loadable import LOADED, SKIPPED_AS_SERVED
+from registry.promote import promote
+from registry.rollback import rollback
+from tests.registry.conftest import TrainedVersions
+
+# Runs one `boltit` command line in a fresh interpreter and reports, as the last line of
+# stderr, which heavy stacks the process imported by the time it ended.
+_HARNESS = """
+import atexit, json, sys
+heavy = {heavy!r}
+atexit.register(lambda: print(json.dumps(sorted(h for h in heavy if h in sys.modules)),
+                              file=sys.stderr))
+from boltit.cli import main
+sys.argv = ["boltit", *sys.argv[1:]]
+main()
+"""
+EMERGENCY_MODULES = (
+    "registry.cli",
+    "registry.rollback",
+    "registry.promote",
+    "registry.history",
+    "boltit.flags",
+    "boltit.flags_cli",
+    "monitoring.cli",
+    "monitoring.incidents",
+)
+
+
+def _boltit(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, list[str]]:
+    """(exit code, stdout, heavy stacks imported) of `boltit ARGS` in its own process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HARNESS.format(heavy=HEAVY_STACKS), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    heavy = json.loads(done.stderr.strip().splitlines()[-1])
+    return done.returncode, done.stdout, heavy
+
+
+def test_emergency_modules_import_no_heavy_stack() -> None:
+    code = (
+        "import sys, json\n"
+        "from boltit.light import import_mlflow_light\n"
+        "import_mlflow_light()\n"
+        f"for m in {EMERGENCY_MODULES!r}: __import__(m)\n"
+        f"print(json.dumps(sorted(h for h in {HEAVY_STACKS!r} if h in sys.modules)))\n"
+        "print('mlflow' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    heavy, mlflow_loaded = done.stdout.strip().splitlines()
+    assert json.loads(heavy) == []
+    assert mlflow_loaded == "True"  # the alias-moving client itself is there
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["rollback", "--help"],
+        ["promote", "--help"],
+        ["flags", "set", "--help"],
+        ["history", "--help"],
+        ["incident", "list", "--help"],
+        ["monitor", "status", "--help"],
+    ],
+    ids=lambda c: " ".join(c),
+)
+def test_emergency_command_lines_import_no_heavy_stack(command: list[str]) -> None:
+    code, out, heavy = _boltit(*command)
+    assert code == 0 and "Usage" in out
+    assert heavy == []
+
+
+def test_a_version_that_served_is_not_loaded_again(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+    registry_db: Database,
+    tmp_path: Path,
+) -> None:
+    """A served version whose artifacts are now unreadable still moves: nothing loads it."""
+    name, good = registry_settings.model_name, trained_versions.good
+    common: dict[str, Any] = {
+        "client": trained_client,
+        "database": registry_db,
+        "name": name,
+        "settings": registry_settings,
+    }
+    run_id = trained_client.get_model_version(name, good).run_id
+    empty = tmp_path / "gone"
+    empty.mkdir()
+    swapped = str(trained_client.create_model_version(name, empty.as_uri(), run_id).version)
+    trained_client.set_model_version_tag(name, swapped, TAG_VALIDATION_STATUS, VALIDATION_PASSED)
+    with registry_db.session() as session:  # a replica loaded it once (serving's record)
+        audit.record(
+            session, action="model_swap", actor="serving", model_name=name, to_version=swapped
+        )
+
+    promote(**common, version=good, actor="alice", force=True, reason="setup")
+    promote(**common, version=swapped, actor="alice")
+    assert aliases(trained_client, name=name)[PRODUCTION] == swapped
+    rollback(**common, actor="bob")
+    rollback(**common, actor="bob", to_version=swapped, reason="again")
+
+    moves = [e for e in registry_history(registry_db, model_name=name) if e.actor != "serving"]
+    assert [(e.action, e.to_version, (e.details or {})["load_check"]) for e in moves] == [
+        ("promote", good, LOADED),
+        ("promote", swapped, SKIPPED_AS_SERVED),
+        ("rollback", good, SKIPPED_AS_SERVED),
+        ("rollback", swapped, SKIPPED_AS_SERVED),
+    ]
+
+
+@pytest.mark.slow
+def test_emergency_commands_run_without_heavy_stacks(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+    registry_db: Database,
+) -> None:
+    """The real command lines, each in its own process, as an on-call engineer runs them."""
+    env = {
+        **os.environ,
+        "BOLTIT_STATE_DIR": str(registry_settings.state_dir),
+        "BOLTIT_GATES_CONFIG": str(registry_settings.gates_config),
+        "COLUMNS": "250",
+    }
+    good, bad = trained_versions.good, trained_versions.bad
+    # Never served: checked by loading it, in a child process with the full stack.
+    code, out, heavy = _boltit("promote", good, "--force", "--reason", "setup", env=env)
+    assert (code, heavy) == (0, []), out
+    code, out, heavy = _boltit("promote", bad, "--force", "--reason", "drill", env=env)
+    assert (code, heavy) == (0, []), out
+    for command in (
+        ["rollback"],
+        ["promote", bad, "--force", "--reason", "drill again"],
+        ["flags", "set", "auto-apply", "off", "--reason", "drill"],
+        ["history"],
+        ["incident", "list"],
+    ):
+        code, out, heavy = _boltit(*command, env=env)
+        assert (code, heavy) == (0, []), (command, out)
+    name = registry_settings.model_name
+    assert aliases(trained_client, name=name)[PRODUCTION] == bad
+    moves = [e for e in registry_history(registry_db, model_name=name)]
+    assert [(e.action, (e.details or {})["load_check"]) for e in moves] == [
+        ("promote", LOADED),
+        ("promote", LOADED),
+        ("rollback", SKIPPED_AS_SERVED),
+        ("promote", SKIPPED_AS_SERVED),
+    ]

@@ -1,0 +1,66 @@
+"""The sync watcher `boltit up` runs: it survives what stops `registry sync --watch`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.names import PRODUCTION
+from boltit.settings import Settings
+from registry.access import aliases
+from registry.promote import promote
+from registry.sync import SyncOutcome
+from registry.sync_watcher import watch_forever
+from registry.validate import validate
+from tests.registry.conftest import TrainedVersions, clone_version
+
+
+def test_a_store_without_the_model_is_waited_for_and_said_once(
+    settings: Settings, mlflow_client: MlflowClient, database: Database
+) -> None:
+    errors: list[str] = []
+    failed = watch_forever(
+        client=mlflow_client,
+        database=database,
+        name=settings.model_name,
+        actor="watcher",
+        settings=settings,
+        interval=0.01,
+        on_outcome=lambda outcome: None,
+        on_error=errors.append,
+        max_passes=3,
+    )
+    assert failed == 3
+    assert errors == [f"no registered model named {settings.model_name!r}"]
+
+
+def test_a_production_move_made_outside_boltit_is_judged(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+    registry_db: Database,
+) -> None:
+    client, name = trained_client, registry_settings.model_name
+    common: dict[str, Any] = {"client": client, "database": registry_db, "name": name}
+    good = trained_versions.good
+    assert validate(**common, version=good, actor="alice", settings=registry_settings).passed
+    promote(**common, version=good, actor="alice", settings=registry_settings)
+    twin = clone_version(client, name=name, version=good)
+    client.set_registered_model_alias(name, PRODUCTION, twin)  # as the UI's alias editor does
+
+    outcomes: list[SyncOutcome] = []
+    errors: list[str] = []
+    watch_forever(
+        **common,
+        actor="watcher",
+        settings=registry_settings,
+        interval=0.01,
+        on_outcome=outcomes.append,
+        on_error=errors.append,
+        max_passes=2,
+    )
+    assert errors == []
+    assert [(o.change.version, o.outcome) for o in outcomes] == [(twin, "accepted")]
+    assert aliases(client, name=name)[PRODUCTION] == twin

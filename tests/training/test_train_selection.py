@@ -1,0 +1,88 @@
+"""A training run shows its search, its baselines and a calibrated model on any class mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from boltit.db import Database
+from boltit.settings import Settings
+from registry.validate import validate
+from training.baseline import BASELINE_COLUMN
+from training.data import validate_frame
+from training.model import ModelConfig
+from training.selection import load_search_space
+from training.shapes import skewed_teams
+from training.train import EVAL_SPLIT_ARTIFACT, SEARCH_ARTIFACT, TrainConfig, train
+
+
+def test_a_run_on_64_skewed_classes_with_singletons_logs_search_and_baselines(
+    settings: Settings,
+    mlflow_client: MlflowClient,
+    database: Database,
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    frame = skewed_teams(2500, n_classes=64, singletons=3, seed=2)
+    dataset = validate_frame(frame, source="generator:skewed-teams", name="skewed-teams")
+    result = train(
+        settings=settings,
+        client=mlflow_client,
+        dataset=dataset,
+        config=TrainConfig(model=ModelConfig(seed=3), latency_samples=20),
+        allow_failing_data=True,  # the data checks refuse categories this rare
+        database=database,
+    )
+    assert result.model_version == "1"
+    sklearn_warnings = [
+        w
+        for w in recwarn
+        if "sklearn" in (w.filename or "") or w.category.__module__.startswith("sklearn")
+    ]
+    assert sklearn_warnings == [], [str(w.message) for w in sklearn_warnings]
+
+    metrics = result.metrics
+    assert metrics["expected_calibration_error"] <= 0.05
+    assert 0 < metrics["baseline_majority_accuracy"] < metrics["baseline_tfidf_svm_accuracy"]
+    assert metrics["baseline_margin"] == pytest.approx(
+        metrics["accuracy"] - metrics["baseline_tfidf_svm_accuracy"]
+    )
+    assert metrics["accuracy"] >= metrics["baseline_tfidf_svm_accuracy"] - 0.01
+
+    run = mlflow_client.get_run(result.run_id)
+    space = load_search_space()
+    assert run.data.params["search_candidates"] == str(len(space.candidates))
+    assert float(run.data.params["chosen_c"]) in {c.c for c in space.candidates}
+    assert run.data.params["chosen_class_weight"] in {"none", "balanced"}
+    assert "cv_accuracy" in run.data.metrics
+    assert "left out of calibration" in run.data.tags["calibration_note"]
+
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path=""))
+    table = json.loads((folder / SEARCH_ARTIFACT).read_text(encoding="utf-8"))
+    candidates = pd.DataFrame(table["data"], columns=table["columns"])
+    assert len(candidates) == len(space.candidates)
+    assert candidates["chosen"].sum() == 1
+    logged = pd.read_parquet(folder / EVAL_SPLIT_ARTIFACT)
+    # The baseline's per-row predictions travel with the run, for the beats_baseline gate.
+    baseline_accuracy = (logged[BASELINE_COLUMN] == logged["category"]).mean()
+    assert baseline_accuracy == pytest.approx(metrics["baseline_tfidf_svm_accuracy"])
+
+    # Validation reads those predictions back and judges beats_baseline on the same rows.
+    checked = validate(
+        client=mlflow_client,
+        database=database,
+        name=settings.model_name,
+        version="1",
+        actor="test",
+        settings=settings,
+        min_accuracy=0.5,
+        mark=False,
+    )
+    gate = next(r for r in checked.report.results if r.name == "beats_baseline")
+    assert gate.observed == pytest.approx(-metrics["baseline_margin"])
+    assert gate.passed is True
+    assert gate.interval is not None
