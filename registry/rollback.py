@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
 from boltit.db import Database
-from boltit.errors import BadInputError, GateFailedError, NotFoundError
+from boltit.errors import BadInputError, BoltitError, GateFailedError, NotFoundError
 from boltit.names import PREVIOUS, PRODUCTION
 from boltit.schema import utcnow
 from boltit.settings import Settings, load_settings
@@ -95,49 +95,48 @@ def rollback(
         get_version(client, name=name, version=target)
         guards = _guards(session, client, name=name, version=target, settings=settings)
         fired = [guard.to_dict() for guard in guards]
+        refusal: BoltitError | None = None
+        proven = False
         if guards and not force:
-            refusal = f"rollback to v{target} refused: " + "; ".join(g.message for g in guards)
-            record_event(
-                session,
-                client,
-                action="rollback",
-                actor=actor,
-                model_name=name,
-                from_version=serving,
-                to_version=target,
-                reason=reason,
-                details={"outcome": "refused", "refusal": refusal, "guards": fired},
+            refusal = GateFailedError(
+                f"rollback to v{target} refused: "
+                + "; ".join(g.message for g in guards)
+                + "; use --force --reason to restore it anyway"
             )
         else:
-            refusal = None
             # A version that served is known to load; only an unproven one is loaded.
             proven = known_to_load(session, name=name, version=target)
             if not proven and (unloadable := load_failure(name=name, version=target)):
-                raise BadInputError(unloadable)
+                refusal = BadInputError(unloadable)
+        new_previous: str | None = None
+        moved_at = utcnow()
+        details: dict[str, object] = {"guards": fired}
+        if refusal is not None:
+            details |= {"outcome": "refused", "refusal": str(refusal), "force_requested": force}
+        else:
             new_previous = served_before(timeline, version=target, excluding={serving})
-            moved_at = utcnow()
             move_production(client, name=name, to_version=target, previous=new_previous)
-            record_event(
-                session,
-                client,
-                action="rollback",
-                actor=actor,
-                model_name=name,
-                from_version=serving,
-                to_version=target,
-                reason=reason,
-                forced=bool(guards),
-                details={
-                    "outcome": "rolled_back",
-                    "previous": new_previous,
-                    "guards": fired,
-                    "load_check": SKIPPED_AS_SERVED if proven else LOADED,
-                },
-                at=moved_at,
-            )
+            details |= {
+                "outcome": "rolled_back",
+                "previous": new_previous,
+                "load_check": SKIPPED_AS_SERVED if proven else LOADED,
+            }
+        record_event(
+            session,
+            client,
+            action="rollback",
+            actor=actor,
+            model_name=name,
+            from_version=serving,
+            to_version=target,
+            reason=reason,
+            forced=refusal is None and bool(guards),
+            details=details,
+            at=moved_at,
+        )
     if refusal is not None:
         # Raised after the lock's session committed, so the refusal stays in the history.
-        raise GateFailedError(f"{refusal}; use --force --reason to restore it anyway")
+        raise refusal
     manifests = write_manifests(
         settings,
         client,

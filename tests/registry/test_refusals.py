@@ -11,11 +11,12 @@ from rich.console import Console
 
 from boltit.db import Database
 from boltit.errors import BadInputError
-from boltit.names import PRODUCTION
+from boltit.names import PREVIOUS, PRODUCTION
 from boltit.settings import Settings
 from registry.access import aliases
 from registry.history import history_table, registry_history
 from registry.promote import promote
+from registry.rollback import rollback
 from tests.registry.conftest import TrainedVersions
 
 
@@ -144,3 +145,43 @@ def test_validation_of_an_unloadable_version_is_refused_and_recorded(
     console = Console(width=250, record=True)
     console.print(history_table([event]))
     assert "refused" in console.export_text()
+
+
+def test_rollback_to_an_unloadable_previous_is_refused_and_recorded(
+    registry_settings: Settings,
+    trained_client: MlflowClient,
+    trained_versions: TrainedVersions,
+    registry_db: Database,
+    tmp_path: Path,
+) -> None:
+    """A ``previous`` set outside boltit that never served is test-loaded, and its refusal kept."""
+    name, good = registry_settings.model_name, trained_versions.good
+    promote(
+        client=trained_client,
+        database=registry_db,
+        name=name,
+        settings=registry_settings,
+        version=good,
+        actor="alice",
+        force=True,
+        reason="setup",
+    )
+    broken = _broken_version(trained_client, name=name, like=good, where=tmp_path)
+    trained_client.set_registered_model_alias(name, PREVIOUS, broken)
+
+    with pytest.raises(BadInputError, match="cannot be loaded"):
+        rollback(
+            client=trained_client,
+            database=registry_db,
+            name=name,
+            settings=registry_settings,
+            actor="oncall",
+            reason="page",
+        )
+
+    assert aliases(trained_client, name=name) == {PRODUCTION: good, PREVIOUS: broken}
+    event = registry_history(registry_db, model_name=name)[-1]
+    assert (event.action, event.actor, event.to_version) == ("rollback", "oncall", broken)
+    assert event.details is not None
+    assert event.details["outcome"] == "refused"
+    assert "cannot be loaded" in event.details["refusal"]
