@@ -61,7 +61,13 @@ class LatencyGate(_Gate):
 
 
 class SizeGate(_Gate):
+    """Artifact bytes within ``max_bytes``; above ``floor_bytes`` also within ``max_ratio``
+    of the champion's. The vocabulary grows with the training rows, so a ratio alone would
+    refuse every retrain on more data."""
+
     max_ratio: float = Field(1.5, gt=0.0)
+    floor_bytes: int = Field(100 * 1024 * 1024, ge=0)
+    max_bytes: int = Field(500 * 1024 * 1024, gt=0)
 
 
 class Gates(BaseModel):

@@ -286,17 +286,23 @@ def evaluate_gates(
 
     results.append(_latency_result(candidate, champion, config, latency_budget_ms))
 
-    if champion is None:
-        add("model_size", g.model_size.mode, None, f"x{g.model_size.max_ratio:g}", NO_CHAMPION)
-    else:
-        size_limit = champion.size_bytes * g.model_size.max_ratio
-        add(
-            "model_size",
-            g.model_size.mode,
-            (float(candidate.size_bytes), size_limit, False),
-            f"<= {size_limit:.0f} bytes",
-            f"champion v{champion.version} {champion.size_bytes} bytes",
-        )
+    size = g.model_size
+    size_limit = float(size.max_bytes)
+    size_note = NO_CHAMPION
+    if champion is not None:
+        size_note = f"champion v{champion.version} {champion.size_bytes} bytes"
+        if candidate.size_bytes > size.floor_bytes:
+            size_limit = min(size_limit, champion.size_bytes * size.max_ratio)
+        else:
+            size_note += f"; below the {size.floor_bytes} bytes floor, no ratio"
+    add(
+        "model_size",
+        size.mode,
+        (float(candidate.size_bytes), size_limit, False),
+        f"<= {size.max_bytes} bytes, and <= x{size.max_ratio:g} the champion's above "
+        f"{size.floor_bytes} bytes",
+        size_note,
+    )
 
     results.append(_baseline_result(candidate, baseline, config))
 

@@ -122,7 +122,8 @@ def test_every_gate_can_fail_with_its_observed_value() -> None:
     report = evaluate_gates(
         candidate=candidate,
         champion=champion,
-        config=parse_gate_config(),
+        # No size floor: at these test sizes the ratio would otherwise not apply.
+        config=parse_gate_config({"gates": {"model_size": {"floor_bytes": 0}}}),
         latency_budget_ms=BUDGET_MS,
         baseline=champion_predicted,  # a plain baseline as good as the champion
     )
@@ -239,3 +240,22 @@ def test_metrics_from_predictions() -> None:
             latencies_ms=[],
             size_bytes=0,
         )
+
+
+def test_model_size_allows_a_retrain_on_more_rows_but_not_a_model_over_its_budget() -> None:
+    """A 1.6x larger vocabulary below the floor passes; the absolute budget always applies."""
+    truth, predicted = _rows()
+    champion = _evaluation("1", truth, predicted, size_bytes=19_000_000)
+
+    def size_gate(size_bytes: int, override: dict[str, int] | None = None) -> bool | None:
+        report = evaluate_gates(
+            candidate=_evaluation("2", truth, predicted, size_bytes=size_bytes),
+            champion=champion,
+            config=parse_gate_config({"gates": {"model_size": override or {}}}),
+            latency_budget_ms=BUDGET_MS,
+        )
+        return _by_name(report)["model_size"].passed
+
+    assert size_gate(31_000_000) is True
+    assert size_gate(31_000_000, {"floor_bytes": 20_000_000}) is False
+    assert size_gate(31_000_000, {"max_bytes": 30_000_000}) is False
