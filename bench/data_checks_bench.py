@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from data_checks.config import TrainingDataConfig
+    from boltit.data_checks.config import TrainingDataConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "it_service_tickets.csv"
@@ -35,7 +35,7 @@ def tickets(rows: int, seed: int = 0) -> tuple[pd.DataFrame, str]:
         )
         source = "real dataset, resampled"
     else:
-        from training.generator import generate_tickets
+        from boltit.training.generator import generate_tickets
 
         base = generate_tickets(20_000, seed=seed)[["text", "category"]]
         source = "generator, resampled"
@@ -46,7 +46,7 @@ def tickets(rows: int, seed: int = 0) -> tuple[pd.DataFrame, str]:
 
 def pandas_checks(frame: pd.DataFrame, *, config: TrainingDataConfig) -> dict[str, bool]:
     """The same checks as ``training_data``, written directly in pandas (the peer)."""
-    from data_checks.frames import normalise_text
+    from boltit.data_checks.frames import normalise_text
 
     c = config
     text = frame["text"]
@@ -79,8 +79,8 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    from data_checks.config import TrainingDataConfig
-    from data_checks.suites import run_training_data_suite
+    from boltit.data_checks.config import TrainingDataConfig
+    from boltit.data_checks.suites import run_training_data_suite
 
     config = TrainingDataConfig()
     run_training_data_suite(tickets(2_000)[0], config=config)  # imports GX, warms caches

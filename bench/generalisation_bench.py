@@ -25,13 +25,13 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from boltit.evaluation import expected_calibration_error
-from training.baseline import plain_baseline
-from training.data import load_file
-from training.holdout import split
-from training.model import ModelConfig, TicketClassifier
-from training.selection import load_search_space
-from training.shapes import short_texts, skewed_teams, two_classes
+from boltit.core.evaluation import expected_calibration_error
+from boltit.training.baseline import plain_baseline
+from boltit.training.data import load_file
+from boltit.training.holdout import split
+from boltit.training.model import ModelConfig, TicketClassifier
+from boltit.training.selection import load_search_space
+from boltit.training.shapes import short_texts, skewed_teams, two_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "it_service_tickets.csv"

@@ -274,11 +274,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def prepare_registry(state_dir: Path, rows: int) -> tuple[dict[str, str], str]:
     """Train and register one version, make it Production; return the env and its version."""
-    from boltit.names import PRODUCTION
-    from boltit.settings import load_settings
-    from boltit.tracking import configure_mlflow
-    from training.data import from_generator
-    from training.train import train
+    from boltit.core.settings import load_settings
+    from boltit.core.tracking import configure_mlflow
+    from boltit.core.vocabulary import PRODUCTION
+    from boltit.training.data import from_generator
+    from boltit.training.train import train
 
     settings = load_settings(state_dir=state_dir)
     client = configure_mlflow(settings)
@@ -306,8 +306,8 @@ def ticket_count(database_url: str) -> int:
     """Rows in the bench's ticket store."""
     from sqlalchemy import func, select
 
-    from boltit.db import Database
-    from boltit.schema import Ticket
+    from boltit.core.db import Database
+    from boltit.core.schema import Ticket
 
     database = Database(database_url)
     try:
@@ -453,7 +453,7 @@ def main() -> None:
     if not 1 <= args.duration <= 300:
         parser.error("--duration must be between 1 and 300 seconds")
 
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     texts = generate_tickets(2000, seed=99)["text"].tolist()
     boltit_bodies = [json.dumps({"text": t}).encode() for t in texts]
@@ -524,7 +524,7 @@ def main() -> None:
         finally:
             stop(mlflow_server)
 
-        from boltit.settings import load_settings
+        from boltit.core.settings import load_settings
 
         sqlite_url = load_settings(state_dir=state_dir).database_url
         persisted: dict[str, dict[str, int | bool]] = {}

@@ -23,13 +23,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from boltit.evaluation import auto_apply
-from boltit.settings import load_settings
-from boltit.tracking import configure_mlflow
-from training.data import load_file
-from training.evaluate import evaluate
-from training.model import ModelConfig
-from training.train import TrainConfig, split, train
+from boltit.core.evaluation import auto_apply
+from boltit.core.settings import load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.training.data import load_file
+from boltit.training.evaluate import evaluate
+from boltit.training.model import ModelConfig
+from boltit.training.train import TrainConfig, split, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "it_service_tickets.csv"

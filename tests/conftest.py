@@ -11,9 +11,9 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
-from boltit.db import Database
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
+from boltit.core.db import Database
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
 
 REAL_DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
-from boltit import audit, flags
-from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG
-from boltit.settings import Settings, load_settings
+from boltit.core import audit, flags
+from boltit.core.db import Database
+from boltit.core.settings import Settings, load_settings
+from boltit.core.vocabulary import AUTO_APPLY_FLAG
 
 
 def test_defaults_live_in_the_state_folder(settings: Settings) -> None:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from boltit import evaluation
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.schema import Ticket, utcnow
-from boltit.tickets import add_feedback
+from boltit.core import evaluation
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.schema import Ticket, utcnow
+from boltit.core.tickets import add_feedback
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tests check figures against scikit-learn on purpose; everything else that ships is searched.
@@ -173,7 +173,7 @@ def test_live_accuracy_over_a_window_from_the_store(database: Database) -> None:
 def test_the_core_imports_no_scikit_learn() -> None:
     import subprocess
 
-    code = "import sys, boltit.evaluation; print('sklearn' in sys.modules)"
+    code = "import sys, boltit.core.evaluation; print('sklearn' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
@@ -216,19 +216,21 @@ def _matches(pattern: str) -> list[str]:
 
 
 def test_one_definition_of_ece_and_of_live_accuracy_in_the_source_tree() -> None:
-    """Fails when someone copies a metric back instead of calling boltit.evaluation."""
+    """Fails when someone copies a metric back instead of calling boltit.core.evaluation."""
     # ECE: one function, and the only code binning confidences into calibration bins.
     ece_definitions = _matches(r"def \w*calibration_error\b|def \w*ece\b")
-    assert ece_definitions == [f"boltit/evaluation.py:{_line('def expected_calibration_error')}"]
+    assert ece_definitions == [
+        f"boltit/core/evaluation.py:{_line('def expected_calibration_error')}"
+    ]
     binning = _matches(
         r"np\.digitize\(|np\.linspace\(0(\.0)?,\s*1(\.0)?,|pd\.cut\(.*confidence"
         r"|np\.histogram\(.*confidence|np\.searchsorted\(.*edges"
     )
-    assert all(hit.startswith("boltit/evaluation.py:") for hit in binning), binning
+    assert all(hit.startswith("boltit/core/evaluation.py:") for hit in binning), binning
     # Live accuracy: "served category equals (or differs from) the feedback category" is
     # written once, in SQL, pandas or numpy alike.
     comparisons = _matches(LIVE_ACCURACY_COMPARISON)
-    assert comparisons == [f"boltit/evaluation.py:{_line('served_array == feedback_array')}"]
+    assert comparisons == [f"boltit/core/evaluation.py:{_line('served_array == feedback_array')}"]
 
 
 # ``category`` against ``feedback_category`` in Python (either order, == or !=, attribute
@@ -270,6 +272,6 @@ def test_the_grep_reads_every_package_bench_and_the_notebooks() -> None:
 
 
 def _line(text: str) -> int:
-    lines = (ROOT / "boltit" / "evaluation.py").read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / "boltit" / "core" / "evaluation.py").read_text(encoding="utf-8").splitlines()
     (number,) = [i for i, line in enumerate(lines, 1) if text in line]
     return number

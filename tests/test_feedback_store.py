@@ -13,10 +13,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
-from boltit import tickets
-from boltit.db import MIGRATIONS_DIR, Database
-from boltit.schema import Base, Ticket, TicketFeedback
-from boltit.settings import Settings
+from boltit.core import tickets
+from boltit.core.db import MIGRATIONS_DIR, Database
+from boltit.core.schema import Base, Ticket, TicketFeedback
+from boltit.core.settings import Settings
 
 SERVED = {"Hardware", "Access", "Purchase"}
 

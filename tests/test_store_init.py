@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from boltit.db import Database
-from boltit.settings import Settings
+from boltit.core.db import Database
+from boltit.core.settings import Settings
 
 PROCESSES = 4
 
@@ -31,8 +31,8 @@ def _open_project_database(url: str, go: Any, errors: Any) -> None:
 
 def _open_mlflow_store(state_dir: str, tracking_uri: str | None, go: Any, errors: Any) -> None:
     try:
-        from boltit.settings import load_settings
-        from boltit.tracking import configure_mlflow
+        from boltit.core.settings import load_settings
+        from boltit.core.tracking import configure_mlflow
 
         settings = load_settings(state_dir=Path(state_dir), tracking_uri_override=tracking_uri)
         go.wait(60)

@@ -11,13 +11,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from boltit.context import AppContext
-from boltit.db import Database
-from boltit.errors import BoltitError
-from boltit.schema import Ticket
-from boltit.settings import Settings
-from data_checks import cli as data_checks_cli
-from training.generator import generate_tickets
+from boltit.core.context import AppContext
+from boltit.core.db import Database
+from boltit.core.errors import BoltitError
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings
+from boltit.data_checks import cli as data_checks_cli
+from boltit.training.generator import generate_tickets
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +48,7 @@ def run_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         data_checks_cli.register(app)
         result = CliRunner().invoke(app, list(args))
         if isinstance(result.exception, BoltitError):
-            # What boltit.cli.main does: one line and the error's exit code.
+            # What boltit.app.cli.main does: one line and the error's exit code.
             return CliResult(result.exception.exit_code, result.output, str(result.exception))
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.settings import Settings
+from boltit.core.db import Database
+from boltit.core.settings import Settings
 from tests.data_checks.conftest import CliResult, store_tickets
 from tests.data_checks.test_drift import _shifted
 
@@ -185,7 +185,7 @@ def test_check_data_labelled_tickets_from_store(
 
 
 def test_drift_files_calm_and_shifted(run_cli: Cli, tmp_path: Path, settings: Settings) -> None:
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     tickets = generate_tickets(3000, seed=31)
     baseline, current = tickets.iloc[::2], tickets.iloc[1::2]
@@ -215,7 +215,7 @@ def test_drift_files_calm_and_shifted(run_cli: Cli, tmp_path: Path, settings: Se
 
 
 def test_drift_store_windows(run_cli: Cli, database: Database, settings: Settings) -> None:
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     tickets = generate_tickets(2400, seed=41)
     october = datetime(2026, 10, 1, tzinfo=UTC)
@@ -254,8 +254,8 @@ def test_drift_store_windows(run_cli: Cli, database: Database, settings: Setting
 def test_drift_baseline_from_training_run(
     run_cli: Cli, tmp_path: Path, mlflow_client: MlflowClient, settings: Settings
 ) -> None:
-    from boltit.tracking import ensure_experiment
-    from training.generator import generate_tickets
+    from boltit.core.tracking import ensure_experiment
+    from boltit.training.generator import generate_tickets
 
     tickets = generate_tickets(2000, seed=51)
     split = tickets.iloc[:1000].assign(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_checks.suites import run_prediction_log_suite, run_training_data_suite
+from boltit.data_checks.suites import run_prediction_log_suite, run_training_data_suite
 
 
 def test_training_suite_builds_data_docs(tmp_path: Path, good_tickets: pd.DataFrame) -> None:

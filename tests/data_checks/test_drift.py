@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from boltit.errors import BadInputError
-from data_checks.drift import (
+from boltit.core.errors import BadInputError
+from boltit.data_checks.drift import (
     DriftReport,
     Verdict,
     detect_drift,
     load_drift_config,
     vocabulary_from,
 )
-from data_checks.drift_report import write_html_report
-from data_checks.frames import read_ticket_file
-from training.generator import generate_tickets
+from boltit.data_checks.drift_report import write_html_report
+from boltit.data_checks.frames import read_ticket_file
+from boltit.training.generator import generate_tickets
 
 # A product the help desk never supported before, in words no baseline ticket uses.
 NEW_WORDS = [

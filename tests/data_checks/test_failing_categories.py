@@ -8,14 +8,14 @@ import uuid
 import pandas as pd
 import pytest
 
-from boltit import tickets
-from boltit.cli import main
-from boltit.db import Database
-from boltit.schema import Ticket
-from boltit.settings import Settings
-from data_checks.config import TrainingDataConfig
-from data_checks.suites import run_training_data_suite
-from training.generator import CATEGORIES
+from boltit.app.cli import main
+from boltit.core import tickets
+from boltit.core.db import Database
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings
+from boltit.data_checks.config import TrainingDataConfig
+from boltit.data_checks.suites import run_training_data_suite
+from boltit.training.generator import CATEGORIES
 
 PRINTER_TICKETS = [
     "the printer on floor 3 jams on every page",

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from data_checks.suites import run_prediction_log_suite
+from boltit.data_checks.suites import run_prediction_log_suite
 from tests.data_checks.conftest import failing
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)

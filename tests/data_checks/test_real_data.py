@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from data_checks.frames import read_ticket_file
-from data_checks.suites import run_training_data_suite
+from boltit.data_checks.frames import read_ticket_file
+from boltit.data_checks.suites import run_training_data_suite
 
 pytestmark = pytest.mark.real_data
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.settings import Settings
-from data_checks.drift import Verdict, detect_drift, vocabulary_from_model
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.data_checks.drift import Verdict, detect_drift, vocabulary_from_model
 from tests.data_checks.conftest import CliResult, store_tickets
 from tests.data_checks.test_drift import NEW_WORDS, _shifted
 
@@ -22,8 +22,8 @@ Cli = Callable[..., CliResult]
 @pytest.fixture
 def registered(settings: Settings, mlflow_client: MlflowClient) -> tuple[str, str]:
     """(run id, version) of a small model trained on generated tickets."""
-    from training.data import from_generator
-    from training.train import train
+    from boltit.training.data import from_generator
+    from boltit.training.train import train
 
     result = train(settings=settings, client=mlflow_client, dataset=from_generator(1500, seed=61))
     assert result.model_version is not None

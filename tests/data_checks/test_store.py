@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.settings import Settings
-from data_checks.recent import summarize_recent
-from data_checks.store import parse_window, prediction_log
-from data_checks.suites import run_prediction_log_suite
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.settings import Settings
+from boltit.data_checks.recent import summarize_recent
+from boltit.data_checks.suites import run_prediction_log_suite
+from boltit.data_checks.ticket_frames import parse_window, prediction_log
 from tests.data_checks.conftest import store_tickets
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from data_checks.config import TrainingDataConfig
-from data_checks.suites import run_training_data_suite
+from boltit.data_checks.config import TrainingDataConfig
+from boltit.data_checks.suites import run_training_data_suite
+from boltit.training.generator import CATEGORIES, generate_tickets
 from tests.data_checks.conftest import failing
-from training.generator import CATEGORIES, generate_tickets
 
 Defect = Callable[[pd.DataFrame], pd.DataFrame]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
+from boltit.core.db import Database
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ AMBIGUITY = 0.05
 
 @pytest.fixture(scope="session")
 def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
-    from training.data import TicketDataset
-    from training.generator import generate_tickets
-    from training.train import TrainConfig, train
+    from boltit.training.data import TicketDataset
+    from boltit.training.generator import generate_tickets
+    from boltit.training.train import TrainConfig, train
 
     state_dir = tmp_path_factory.mktemp("trained") / "state"
     settings = load_settings(

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from boltit.cli import build_app, main
-from boltit.db import Database
-from boltit.settings import Settings
+from boltit.app.cli import build_app, main
+from boltit.core.db import Database
+from boltit.core.settings import Settings
 from tests.monitoring.tickets import add_tickets
 
 

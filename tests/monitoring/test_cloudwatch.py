@@ -8,10 +8,10 @@ import boto3
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.settings import Settings
-from monitoring import cloudwatch
-from monitoring.status import collect_status
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.monitoring import cloudwatch
+from boltit.monitoring.status import collect_status
 from tests.monitoring.tickets import add_tickets
 
 

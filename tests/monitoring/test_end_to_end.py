@@ -23,17 +23,17 @@ from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from boltit import audit, flags
-from boltit.cli import build_app
-from boltit.clients import ClientFile
-from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG, PRODUCTION
-from boltit.schema import utcnow
-from boltit.settings import Settings
-from registry.promote import promote
+from boltit.app.cli import build_app
+from boltit.core import audit, flags
+from boltit.core.clients import ClientFile
+from boltit.core.db import Database
+from boltit.core.schema import utcnow
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import AUTO_APPLY_FLAG, PRODUCTION
+from boltit.registry.promote import promote
+from boltit.training.generator import generate_tickets
 from tests.conftest import free_port
 from tests.monitoring.conftest import AMBIGUITY, TrainedState
-from training.generator import generate_tickets
 
 BOLTIT = Path(sys.executable).with_name("boltit")
 Trained = tuple[Settings, MlflowClient, Database, TrainedState]
@@ -54,7 +54,7 @@ def _environment(settings: Settings, **extra: str) -> dict[str, str]:
 def agent_headers(trained: Trained) -> dict[str, str]:
     """The help desk's client: it classifies and sends feedback with its own token, so the
     monitor counts its labels (anonymous feedback is not ground truth)."""
-    from boltit.clients import Scope
+    from boltit.core.clients import Scope
 
     settings = trained[0]
     _, token = ClientFile(settings.clients_path).create(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from boltit.db import Database
-from boltit.settings import Settings
-from monitoring.exporter import AlertCollector
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.monitoring.alert_collector import AlertCollector
 from tests.monitoring.tickets import add_tickets
 
 

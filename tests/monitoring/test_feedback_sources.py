@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from boltit import audit
-from boltit.cli import build_app
-from boltit.db import Database
-from boltit.schema import Ticket, utcnow
-from boltit.settings import Settings
-from boltit.tickets import add_feedback
-from monitoring.feedback_sources import FEEDBACK_FLOOD, check_feedback, find_floods
+from boltit.app.cli import build_app
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.schema import Ticket, utcnow
+from boltit.core.settings import Settings
+from boltit.core.tickets import add_feedback
+from boltit.monitoring.feedback_sources import FEEDBACK_FLOOD, check_feedback, find_floods
 from tests.monitoring.tickets import add_tickets
 
 HOUR = timedelta(hours=1)

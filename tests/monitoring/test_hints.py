@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.errors import GateFailedError
-from boltit.names import PRODUCTION
-from boltit.settings import Settings
-from monitoring.hints import promotion_hint
-from monitoring.status import collect_status
-from registry.promote import promote
+from boltit.core.db import Database
+from boltit.core.errors import GateFailedError
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PRODUCTION
+from boltit.monitoring.hints import promotion_hint
+from boltit.monitoring.status import collect_status
+from boltit.registry.promote import promote
 from tests.monitoring.conftest import TrainedState
 
 Trained = tuple[Settings, MlflowClient, Database, TrainedState]

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from boltit import audit
-from boltit.db import Database
-from boltit.errors import BadInputError, NotFoundError
-from boltit.schema import Incident, utcnow
-from monitoring import incidents, report
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError, NotFoundError
+from boltit.core.schema import Incident, utcnow
+from boltit.monitoring import incidents, report
 
 
 def _incident(database: Database) -> int:

@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from registry.promote import promote
+from boltit.registry.promote import promote
 from tests.monitoring.test_respond import Trained
 from tests.monitoring.tickets import add_tickets
 

@@ -24,14 +24,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit import audit, flags
-from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG
-from boltit.schema import utcnow
-from boltit.settings import Settings
-from monitoring.monitor import PassResult, run_once
-from monitoring.rules import Level
-from monitoring.sequential import simulate
+from boltit.core import audit, flags
+from boltit.core.db import Database
+from boltit.core.schema import utcnow
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import AUTO_APPLY_FLAG
+from boltit.monitoring.monitor import PassResult, run_once
+from boltit.monitoring.rules import Level
+from boltit.monitoring.sequential import simulate
 from tests.monitoring.test_sequential import stated_p95
 from tests.monitoring.tickets import send_feedback, store_tickets, ticket_row
 
@@ -45,7 +45,7 @@ MAX_DROP_TICKETS = 2000
 
 def _split(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A stratified training subset, and the rest in random order as the live tickets."""
-    from training.data import load_file
+    from boltit.training.data import load_file
 
     frame = load_file(path, text_column="Document", label_column="Topic_group").frame
     frame = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
@@ -60,10 +60,10 @@ def _split(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _train_validate_promote(
     settings: Settings, client: MlflowClient, database: Database, training: pd.DataFrame
 ) -> str:
-    from registry.promote import promote
-    from registry.validate import validate
-    from training.data import TicketDataset
-    from training.train import TrainConfig, train
+    from boltit.registry.promote import promote
+    from boltit.registry.validate import validate
+    from boltit.training.data import TicketDataset
+    from boltit.training.train import TrainConfig, train
 
     result = train(
         settings=settings,

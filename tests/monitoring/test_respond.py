@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from mlflow import MlflowClient
 
-from boltit import audit, flags
-from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG, PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS
-from boltit.settings import Settings
-from monitoring import incidents
-from monitoring.monitor import run_once
-from monitoring.rules import Level
-from registry.promote import promote
+from boltit.core import audit, flags
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import AUTO_APPLY_FLAG, PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS
+from boltit.monitoring import incidents
+from boltit.monitoring.monitor import run_once
+from boltit.monitoring.rules import Level
+from boltit.registry.promote import promote
 from tests.monitoring.conftest import TrainedState
 from tests.monitoring.tickets import add_tickets
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.settings import Settings
-from monitoring import metrics, rules
-from monitoring.status import store_evaluations
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.settings import Settings
+from boltit.monitoring import rules, snapshot
+from boltit.monitoring.status import store_evaluations
 from tests.monitoring.tickets import add_tickets
 
 
@@ -136,16 +136,16 @@ def test_snapshot_figures_are_computed_from_the_frame() -> None:
             "auto_applied": [True, True, False, False, False],
         }
     )
-    snapshot = metrics.compute_snapshot(frame, window_days=7, errors=1, recent_tickets=0)
-    assert snapshot.tickets == 5 and snapshot.labelled == 4 and snapshot.correct == 2
-    assert snapshot.accuracy == 0.5
-    assert snapshot.mean_confidence == pytest.approx(0.7)
-    assert snapshot.error_rate == pytest.approx(1 / 6)
-    assert snapshot.auto_apply_rate == pytest.approx(0.4)
-    assert snapshot.latency_p95_seconds == pytest.approx(4.008, rel=1e-3)
-    assert snapshot.category_accuracy["A"].accuracy == 0.5  # truth A: one right, one wrong
-    assert snapshot.category_accuracy["B"].accuracy == 0.5
-    assert snapshot.low_confidence == 3
+    figures = snapshot.compute_snapshot(frame, window_days=7, errors=1, recent_tickets=0)
+    assert figures.tickets == 5 and figures.labelled == 4 and figures.correct == 2
+    assert figures.accuracy == 0.5
+    assert figures.mean_confidence == pytest.approx(0.7)
+    assert figures.error_rate == pytest.approx(1 / 6)
+    assert figures.auto_apply_rate == pytest.approx(0.4)
+    assert figures.latency_p95_seconds == pytest.approx(4.008, rel=1e-3)
+    assert figures.category_accuracy["A"].accuracy == 0.5  # truth A: one right, one wrong
+    assert figures.category_accuracy["B"].accuracy == 0.5
+    assert figures.low_confidence == 3
 
 
 def _verdicts(evaluations: list[rules.Evaluation]) -> dict[str, rules.Level]:
@@ -200,12 +200,12 @@ def test_rules_read_the_ticket_store_on_postgres(settings: Settings, postgres_ur
 def test_failed_predictions_recorded_by_serving_count_as_errors(
     settings: Settings, database: Database
 ) -> None:
-    from boltit import audit
+    from boltit.core import audit
 
     add_tickets(database, version="1", n=90, accuracy=0.95)
     with database.session() as session:
         for _ in range(10):
-            audit.record(session, action=metrics.PREDICTION_ERROR_ACTION, actor="replica-1")
+            audit.record(session, action=snapshot.PREDICTION_ERROR_ACTION, actor="replica-1")
     config = rules.load_alert_config(settings)
     evaluations = store_evaluations(
         settings=settings, database=database, config=config, production="1"

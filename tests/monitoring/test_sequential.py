@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.sequential import SequentialConfig, cusum, proven_lower_bound, simulate
+from boltit.monitoring.sequential import SequentialConfig, cusum, proven_lower_bound, simulate
 
 RUNS = 2000
 HORIZON = 2000  # labelled tickets a version is watched for
@@ -34,7 +34,7 @@ def stated_p95(rows: int) -> int:
 
 
 def test_the_packaged_parameters_are_the_simulated_ones() -> None:
-    from monitoring.rules import load_alert_config
+    from boltit.monitoring.rules import load_alert_config
 
     assert load_alert_config().sequential == CONFIG
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring import metrics, rules
-from monitoring.rules import EvaluationFigures, LiveAccuracy, ProvenAccuracy
-from monitoring.sequential import cusum
+from boltit.monitoring import rules, snapshot
+from boltit.monitoring.rules import EvaluationFigures, LiveAccuracy, ProvenAccuracy
+from boltit.monitoring.sequential import cusum
 
 CONFIG = rules.load_alert_config()
 CATEGORIES = ["Access", "Hardware", "Network", "Storage"]
@@ -38,8 +38,8 @@ def _frame(n: int, accuracy: float, *, confidence: float = 0.86, seed: int = 0) 
     )
 
 
-def _snapshot(frame: pd.DataFrame) -> metrics.Snapshot:
-    return metrics.compute_snapshot(frame, window_days=7, recent_tickets=200)
+def _snapshot(frame: pd.DataFrame) -> snapshot.Snapshot:
+    return snapshot.compute_snapshot(frame, window_days=7, recent_tickets=200)
 
 
 def _figures(

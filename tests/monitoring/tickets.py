@@ -1,7 +1,7 @@
 """Writing served tickets and agents' feedback into a real project database.
 
 Tickets go in the way serving stores them (its ticket writer, its auto-apply decision) and
-feedback the way the API records it (``boltit.tickets.add_feedback`` with the sending
+feedback the way the API records it (``boltit.core.tickets.add_feedback`` with the sending
 client), so the monitor reads exactly what production would give it.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from boltit.db import Database
-from boltit.schema import utcnow
-from boltit.tickets import add_feedback
-from serving.decision import auto_apply_decision
-from serving.store import ticket_writer
+from boltit.core.db import Database
+from boltit.core.schema import utcnow
+from boltit.core.tickets import add_feedback
+from boltit.serving.decision import auto_apply_decision
+from boltit.serving.ticket_writer import ticket_writer
 
 CATEGORIES = ["Access", "Hardware", "HR Support", "Network", "Purchase", "Storage"]
 # The authenticated clients feedback is recorded from: a desk of agents, none sending the

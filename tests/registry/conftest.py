@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.cli import main
-from boltit.db import Database
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
+from boltit.app.cli import main
+from boltit.core.db import Database
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
 from tests.conftest import PROJECT_ENV
 
 # The generator's tickets are hard on purpose (a good small model scores ~0.8), so tests
@@ -55,7 +55,7 @@ class TrainedVersions:
 
 def shuffled_tickets(rows: int, *, seed: int) -> pd.DataFrame:
     """Generated tickets whose categories are permuted: a model that learns nothing."""
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     frame = generate_tickets(rows, seed=seed)
     frame["category"] = np.random.default_rng(seed).permutation(frame["category"].to_numpy())
@@ -64,8 +64,8 @@ def shuffled_tickets(rows: int, *, seed: int) -> pd.DataFrame:
 
 def train_pair(settings: Settings, client: MlflowClient, *, rows: int = 1500) -> tuple[str, str]:
     """Train the good v1 and the shuffled-label v2 into the configured store."""
-    from training.data import from_generator, validate_frame
-    from training.train import TrainConfig, train
+    from boltit.training.data import from_generator, validate_frame
+    from boltit.training.train import TrainConfig, train
 
     config = TrainConfig(latency_samples=20)
     good = train(

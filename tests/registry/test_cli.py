@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.names import PREVIOUS, PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.history import registry_history
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PREVIOUS, PRODUCTION
+from boltit.registry.history import registry_history
+from boltit.registry.lookup import aliases
 from tests.conftest import free_port
 from tests.registry.conftest import TrainedVersions
 

@@ -11,18 +11,18 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit import evaluation_sets as es
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.names import PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.gate_config import load_gate_config
-from registry.history import registry_history
-from registry.promote import promote
-from registry.sync import sync
-from registry.validate import validate
-from registry.verdicts import config_digest
+from boltit.core import evaluation_sets as es
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PRODUCTION
+from boltit.registry.gate_config import load_gate_config
+from boltit.registry.history import registry_history
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.sync import sync
+from boltit.registry.validate import validate
+from boltit.registry.verdicts import config_digest
 from tests.registry.conftest import GATES_FOR_TESTS, TrainedVersions, clone_version
 
 
@@ -37,7 +37,7 @@ def _common(settings: Settings, client: MlflowClient, database: Database) -> dic
 
 def _trained_rows(client: MlflowClient, name: str) -> pd.DataFrame:
     """The tickets v1 of the template trained on (generated, seed 1, minus the set)."""
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     held = es.read_evaluation_set(client, name)
     assert held is not None

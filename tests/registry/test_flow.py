@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.errors import BadInputError, GateFailedError, NotFoundError
-from boltit.names import CHALLENGER, PREVIOUS, PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.history import registry_history
-from registry.promote import promote
-from registry.rollback import rollback
-from registry.validate import validate
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError, GateFailedError, NotFoundError
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.registry.history import registry_history
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.rollback import rollback
+from boltit.registry.validate import validate
 from tests.registry.conftest import TrainedVersions, clone_version, train_pair
 
 
@@ -121,7 +121,7 @@ def test_gate_and_alias_flow_on_postgres(
     registry_settings: Settings, postgres_url: str, second_postgres_url: str, tmp_path: Path
 ) -> None:
     """MLflow's backend store and the project database both on PostgreSQL."""
-    from boltit.tracking import configure_mlflow
+    from boltit.core.tracking import configure_mlflow
 
     settings = registry_settings.model_copy(
         update={

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boltit.errors import BadInputError
-from registry.gate_config import GateMode, load_gate_config, parse_gate_config
-from registry.gates import NO_BASELINE, NO_CHAMPION, evaluate_gates
-from registry.metrics import ModelEvaluation, score_predictions
+from boltit.core.errors import BadInputError
+from boltit.registry.gate_config import GateMode, load_gate_config, parse_gate_config
+from boltit.registry.gate_evidence import ModelEvaluation, score_predictions
+from boltit.registry.gates import NO_BASELINE, NO_CHAMPION, evaluate_gates
 
 CATEGORIES = np.array(["Hardware", "Access", "Storage"], dtype=object)
 BUDGET_MS = 50.0

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from boltit import audit
-from boltit.db import Database
-from boltit.light import HEAVY_STACKS
-from boltit.names import PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.history import registry_history
-from registry.loadable import LOADED, SKIPPED_AS_SERVED
-from registry.promote import promote
-from registry.rollback import rollback
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.light import HEAVY_STACKS
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.registry.history import registry_history
+from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.rollback import rollback
 from tests.registry.conftest import TrainedVersions
 
 # Runs one `boltit` command line in a fresh interpreter and reports, as the last line of
@@ -32,19 +32,19 @@ import atexit, json, sys
 heavy = {heavy!r}
 atexit.register(lambda: print(json.dumps(sorted(h for h in heavy if h in sys.modules)),
                               file=sys.stderr))
-from boltit.cli import main
+from boltit.app.cli import main
 sys.argv = ["boltit", *sys.argv[1:]]
 main()
 """
 EMERGENCY_MODULES = (
-    "registry.cli",
-    "registry.rollback",
-    "registry.promote",
-    "registry.history",
-    "boltit.flags",
-    "boltit.flags_cli",
-    "monitoring.cli",
-    "monitoring.incidents",
+    "boltit.registry.cli",
+    "boltit.registry.rollback",
+    "boltit.registry.promote",
+    "boltit.registry.history",
+    "boltit.core.flags",
+    "boltit.app.flags_cli",
+    "boltit.monitoring.cli",
+    "boltit.monitoring.incidents",
 )
 
 
@@ -64,7 +64,7 @@ def _boltit(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, li
 def test_emergency_modules_import_no_heavy_stack() -> None:
     code = (
         "import sys, json\n"
-        "from boltit.light import import_mlflow_light\n"
+        "from boltit.core.light import import_mlflow_light\n"
         "import_mlflow_light()\n"
         f"for m in {EMERGENCY_MODULES!r}: __import__(m)\n"
         f"print(json.dumps(sorted(h for h in {HEAVY_STACKS!r} if h in sys.modules)))\n"

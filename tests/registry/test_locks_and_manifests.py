@@ -11,15 +11,15 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import func, insert, select
 
-from boltit import audit
-from boltit.db import Database
-from boltit.errors import RegistryUnavailableError
-from boltit.names import CHALLENGER, PREVIOUS, PRODUCTION
-from boltit.schema import Ticket, utcnow
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.locks import registry_lock
-from registry.manifests import (
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.errors import RegistryUnavailableError
+from boltit.core.schema import Ticket, utcnow
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.registry.locks import registry_lock
+from boltit.registry.lookup import aliases
+from boltit.registry.manifests import (
     CURRENT_KEY,
     PREVIOUS_ARTIFACT_KEY,
     PREVIOUS_KEY,
@@ -27,7 +27,7 @@ from registry.manifests import (
     read_manifest,
     write_manifests,
 )
-from registry.transitions import mark_challenger, move_production, production_stage_versions
+from boltit.registry.transitions import mark_challenger, move_production, production_stage_versions
 
 NAME = "lock-test-model"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.names import PREVIOUS, PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PREVIOUS, PRODUCTION
+from boltit.registry.lookup import aliases
 from tests.registry.conftest import TrainedVersions
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from boltit.errors import BadInputError
-from registry.evaluation import single_predictor, time_single_predictions
-from registry.gate_config import parse_gate_config
-from registry.gates import GateResult, evaluate_gates
-from registry.metrics import ModelEvaluation, score_predictions
-from registry.paired import paired_drops
+from boltit.core.errors import BadInputError
+from boltit.registry.gate_config import parse_gate_config
+from boltit.registry.gate_evidence import ModelEvaluation, score_predictions
+from boltit.registry.gates import GateResult, evaluate_gates
+from boltit.registry.paired import paired_drops
+from boltit.registry.scoring import single_predictor, time_single_predictions
 
 CATEGORIES = np.array(
     [
@@ -208,8 +208,8 @@ def test_latency_is_judged_against_the_budget_and_a_ratio_only_above_the_floor()
 
 
 def test_single_predictions_are_timed_interleaved_through_predict_one() -> None:
-    from training.generator import generate_tickets
-    from training.model import TicketClassifier
+    from boltit.training.generator import generate_tickets
+    from boltit.training.model import TicketClassifier
 
     frame = generate_tickets(400, seed=4)
     classifier = TicketClassifier.fit(frame["text"], frame["category"])

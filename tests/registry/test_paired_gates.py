@@ -1,5 +1,5 @@
 """Honest drop and latency gates end to end: real training runs, a real MLflow store,
-``registry.validate.validate`` on one evaluation set that no version trained on.
+``boltit.registry.validate.validate`` on one evaluation set that no version trained on.
 
 - v1: the champion, trained on generated tickets.
 - v2: an equal-quality retrain (other tickets, same generator): passes the drop gates.
@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.evaluation_sets import row_digests
-from boltit.names import TAG_VALIDATION_STATUS, VALIDATION_PASSED
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
-from registry.validate import validate
+from boltit.core.db import Database
+from boltit.core.evaluation_sets import row_digests
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.core.vocabulary import TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.registry.validate import validate
 from tests.registry.conftest import ENV_TO_CLEAR, clone_version
 
 NAME = "ticket-classifier"
@@ -53,7 +53,7 @@ class Versions:
 
 def _evaluation_set(training: list[pd.DataFrame]) -> pd.DataFrame:
     """2,500 generated tickets, minus any text a version trained on (by row digest)."""
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     frame = generate_tickets(2600, seed=99)[["text", "category"]]
     seen = {d for f in training for d in row_digests(f["text"])}
@@ -63,9 +63,9 @@ def _evaluation_set(training: list[pd.DataFrame]) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
-    from training.data import validate_frame
-    from training.generator import generate_tickets
-    from training.train import TrainConfig, train
+    from boltit.training.data import validate_frame
+    from boltit.training.generator import generate_tickets
+    from boltit.training.train import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("paired-gates")
     clean = generate_tickets(TRAIN_ROWS, seed=1)

@@ -9,14 +9,14 @@ import pytest
 from mlflow import MlflowClient
 from rich.console import Console
 
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.names import PREVIOUS, PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.history import history_table, registry_history
-from registry.promote import promote
-from registry.rollback import rollback
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PREVIOUS, PRODUCTION
+from boltit.registry.history import history_table, registry_history
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.rollback import rollback
 from tests.registry.conftest import TrainedVersions
 
 
@@ -109,7 +109,7 @@ def test_validation_of_an_unloadable_version_is_refused_and_recorded(
     tmp_path: Path,
 ) -> None:
     """A version that cannot load gets no verdict, but the attempt and why are in the history."""
-    from registry.validate import validate
+    from boltit.registry.validate import validate
 
     name, good = registry_settings.model_name, trained_versions.good
     promote(

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from boltit import audit
-from boltit.db import Database
-from boltit.errors import BadInputError, GateFailedError
-from boltit.names import PREVIOUS, PRODUCTION
-from boltit.schema import Incident, utcnow
-from boltit.settings import Settings
-from monitoring import incidents
-from registry.access import aliases
-from registry.history import registry_history
-from registry.promote import promote
-from registry.rollback import rollback
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError, GateFailedError
+from boltit.core.schema import Incident, utcnow
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PREVIOUS, PRODUCTION
+from boltit.monitoring import incidents
+from boltit.registry.history import registry_history
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.rollback import rollback
 from tests.registry.conftest import TrainedVersions, clone_version
 
 
@@ -238,8 +238,8 @@ def test_sync_reverts_a_ui_move_back_to_a_version_an_incident_rolled_back(
     registry_db: Database,
     trained_versions: TrainedVersions,
 ) -> None:
-    from registry.gate_config import load_gate_config
-    from registry.sync import sync
+    from boltit.registry.gate_config import load_gate_config
+    from boltit.registry.sync import sync
 
     client, name, settings = trained_client, registry_settings.model_name, registry_settings
     v1 = trained_versions.good
@@ -293,7 +293,7 @@ def test_sync_reverts_a_ui_move_to_a_version_that_failed_its_gates_without_judgi
     registry_db: Database,
     trained_versions: TrainedVersions,
 ) -> None:
-    from registry.sync import sync
+    from boltit.registry.sync import sync
 
     client, name = trained_client, registry_settings.model_name
     good, bad = trained_versions.good, trained_versions.bad

@@ -6,14 +6,19 @@ import boto3
 import mlflow
 import pytest
 
-from boltit.db import Database
-from boltit.names import PRODUCTION
-from boltit.settings import Settings
-from boltit.tracking import configure_mlflow
-from registry.manifests import CURRENT_KEY, PREVIOUS_ARTIFACT_KEY, PREVIOUS_KEY, read_manifest
-from registry.promote import promote
-from registry.rollback import rollback
-from registry.validate import validate
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.tracking import configure_mlflow
+from boltit.core.vocabulary import PRODUCTION
+from boltit.registry.manifests import (
+    CURRENT_KEY,
+    PREVIOUS_ARTIFACT_KEY,
+    PREVIOUS_KEY,
+    read_manifest,
+)
+from boltit.registry.promote import promote
+from boltit.registry.rollback import rollback
+from boltit.registry.validate import validate
 from tests.registry.conftest import clone_version
 
 BUCKET = "boltit-artifacts-pilot"
@@ -24,8 +29,8 @@ BUCKET = "boltit-artifacts-pilot"
 def test_artifacts_and_manifests_on_s3(
     registry_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from training.data import from_generator
-    from training.train import TrainConfig, train
+    from boltit.training.data import from_generator
+    from boltit.training.train import TrainConfig, train
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket=BUCKET)

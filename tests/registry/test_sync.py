@@ -14,14 +14,14 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.names import CHALLENGER, PREVIOUS, PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.history import registry_history
-from registry.promote import promote
-from registry.sync import watch
-from registry.validate import validate
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.registry.history import registry_history
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.sync import watch
+from boltit.registry.validate import validate
 from tests.conftest import free_port
 from tests.registry.conftest import TrainedVersions, clone_version
 

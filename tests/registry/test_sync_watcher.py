@@ -6,14 +6,14 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.names import PRODUCTION
-from boltit.settings import Settings
-from registry.access import aliases
-from registry.promote import promote
-from registry.sync import SyncOutcome
-from registry.sync_watcher import watch_forever
-from registry.validate import validate
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PRODUCTION
+from boltit.registry.lookup import aliases
+from boltit.registry.promote import promote
+from boltit.registry.sync import SyncOutcome
+from boltit.registry.sync_watcher import watch_forever
+from boltit.registry.validate import validate
 from tests.registry.conftest import TrainedVersions, clone_version
 
 

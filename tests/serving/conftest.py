@@ -24,8 +24,8 @@ import uvicorn
 from mlflow import MlflowClient
 from pydantic import SecretStr
 
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
 from tests.conftest import PROJECT_ENV, free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,7 +49,7 @@ def _serving_tests_run_open() -> Iterator[None]:
 
 def add_client(settings: Settings, name: str, *scopes: str) -> str:
     """Create client ``name`` in the settings' clients file; returns its token."""
-    from boltit.clients import ClientFile
+    from boltit.core.clients import ClientFile
 
     _, token = ClientFile(settings.clients_path).create(name, scopes or ALL_SCOPES)
     return token
@@ -81,8 +81,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     settings = load_settings(state_dir=root / "state")
     client = configure_mlflow(settings)
-    from training.data import from_generator
-    from training.train import train
+    from boltit.training.data import from_generator
+    from boltit.training.train import train
 
     result = train(
         settings=settings,
@@ -202,7 +202,7 @@ class ServiceThread:
     """The app on ``uvicorn.Server`` in a thread of the test process (quicker to start)."""
 
     def __init__(self, settings: Settings) -> None:
-        from serving.app import create_app
+        from boltit.serving.app import create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -12,7 +12,7 @@ from typing import Any
 import mlflow.models
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from training.model import TicketClassifier
+from boltit.training.model import TicketClassifier
 
 RAISE_MARKER = "zz-model-breaks-here"
 

@@ -18,12 +18,12 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import func, select
 
-from boltit import audit
-from boltit.db import Database
-from boltit.schema import Ticket
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
-from serving.security import webhook_signature
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.serving.security import webhook_signature
 from tests.serving.conftest import (
     ADMIN_TOKEN,
     MODEL,
@@ -249,7 +249,7 @@ def test_a_flag_change_from_another_process_is_seen(
     assert http.get("/admin/feature-flags").json()["auto_apply_enabled"] is True
     # Another process (as `boltit flags set` or the monitor would) writes the shared table.
     other = (
-        "from boltit import flags; from boltit.db import Database; import os; "
+        "from boltit import flags; from boltit.core.db import Database; import os; "
         "db = Database(os.environ['BOLTIT_DATABASE_URL']); "
         "s = db.session().__enter__(); "
         "flags.set_flag(s, 'auto_apply_enabled', enabled=False, actor='monitor', reason='drill'); "

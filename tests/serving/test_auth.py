@@ -15,18 +15,19 @@ from mlflow import MlflowClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from boltit import audit, flags
-from boltit.clients import ClientFile, Scope, hash_token
-from boltit.db import Database
-from boltit.names import AUTO_APPLY_FLAG
-from boltit.schema import Ticket
-from boltit.settings import Settings
-from monitoring.feedback_sources import FEEDBACK_FLOOD
-from monitoring.metrics import load_tickets
-from monitoring.monitor import run_once
-from serving.app import create_app
-from serving.auth import InsecureStartError, ServiceAuth
-from serving.security import AuthError
+from boltit.core import audit, flags
+from boltit.core.clients import ClientFile, Scope, hash_token
+from boltit.core.db import Database
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import AUTO_APPLY_FLAG
+from boltit.monitoring.feedback_sources import FEEDBACK_FLOOD
+from boltit.monitoring.monitor import run_once
+from boltit.monitoring.snapshot import load_tickets
+from boltit.serving.app import create_app
+from boltit.serving.auth import InsecureStartError, ServiceAuth
+from boltit.serving.security import AuthError
+from boltit.training.generator import generate_tickets
 from tests.serving.conftest import (
     ADMIN_TOKEN,
     VENV_BIN,
@@ -35,7 +36,6 @@ from tests.serving.conftest import (
     bearer,
     service_env,
 )
-from training.generator import generate_tickets
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boltit.db import Database
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
-from serving.bounds import JsonDepthScanner
-from serving.security import webhook_signature
+from boltit.core.db import Database
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.serving.bounds import JsonDepthScanner
+from boltit.serving.security import webhook_signature
 from tests.conftest import PROJECT_ENV
 from tests.serving.conftest import (
     MODEL,

@@ -8,9 +8,9 @@ import httpx
 from mlflow import MlflowClient
 from sqlalchemy import select
 
-from boltit.db import Database
-from boltit.schema import ShadowPrediction, Ticket
-from boltit.settings import Settings
+from boltit.core.db import Database
+from boltit.core.schema import ShadowPrediction, Ticket
+from boltit.core.settings import Settings
 from tests.serving.conftest import MODEL, ServiceThread, iter_lines, register_version, wait_for
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
 from tests.conftest import PROJECT_ENV
 from tests.serving.conftest import (
     ADMIN_TOKEN,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from boltit.settings import Settings
+from boltit.core.settings import Settings
 from tests.serving.conftest import ADMIN_TOKEN, MODEL, ServiceThread, version_source
 
 # BOLTIT_ADMIN_TOKEN is the client "admin" with every scope; feedback records it as sender.

@@ -14,11 +14,11 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import func, select
 
-from boltit import audit
-from boltit.db import Database
-from boltit.schema import Ticket
-from boltit.settings import Settings
-from boltit.tracking import configure_mlflow
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings
+from boltit.core.tracking import configure_mlflow
 from tests.serving.conftest import (
     MODEL,
     ServiceProcess,
@@ -123,8 +123,8 @@ def _tickets(database: Database) -> int:
 
 
 def test_hot_swap_under_load_promote_and_rollback(cluster: Cluster) -> None:
-    from registry.promote import promote
-    from registry.rollback import rollback
+    from boltit.registry.promote import promote
+    from boltit.registry.rollback import rollback
 
     assert cluster.versions() == [cluster.v1, cluster.v1]
     before = _tickets(cluster.database)
@@ -176,7 +176,7 @@ def test_a_broken_version_is_refused_and_the_old_one_keeps_serving(cluster: Clus
     assert serving is not None
     broken = register_version(cluster.client, version_source(cluster.client, serving), cluster.root)
     shutil.rmtree(version_source(cluster.client, broken))  # its artifact is gone
-    # registry.promote refuses an unloadable version even with force, so the alias is
+    # boltit.registry.promote refuses an unloadable version even with force, so the alias is
     # moved as the MLflow UI (or a script talking to MLflow directly) would.
     cluster.client.set_registered_model_alias(MODEL, "Production", broken)
 

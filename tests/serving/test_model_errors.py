@@ -10,12 +10,12 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from boltit import audit
-from boltit.db import Database
-from boltit.names import PREDICTION_ERROR
-from boltit.settings import Settings
-from monitoring.rules import load_alert_config
-from monitoring.status import store_evaluations
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PREDICTION_ERROR
+from boltit.monitoring.rules import load_alert_config
+from boltit.monitoring.status import store_evaluations
 from tests.serving.conftest import MODEL, ServiceThread, iter_lines
 from tests.serving.raising_model_code import RAISE_MARKER
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from boltit.db import Database
-from boltit.schema import Ticket
-from boltit.settings import Settings
+from boltit.core.db import Database
+from boltit.core.schema import Ticket
+from boltit.core.settings import Settings
 from tests.serving.conftest import ADMIN_TOKEN, ServiceThread
 
 pytestmark = pytest.mark.postgres

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from boltit.db import Database
-from boltit.settings import Settings
-from monitoring.metrics import count_prediction_errors
-from serving.app import create_app
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.monitoring.snapshot import count_prediction_errors
+from boltit.serving.app import create_app
 
 
 def test_unanswered_classify_is_recorded_as_a_prediction_error(

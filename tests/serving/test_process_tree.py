@@ -18,7 +18,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from boltit.settings import Settings
+from boltit.core.settings import Settings
 from tests.conftest import free_port
 from tests.serving.conftest import (
     MODEL,
@@ -245,7 +245,7 @@ def test_sigterm_to_up_stops_the_mlflow_server_and_all_its_children(
         # Issue 12: MLflow's job runner stays off, and the registry sync watcher runs.
         commands = {pid: _cmdline(pid) for pid in tree}
         assert not [c for c in commands.values() if "huey" in c], commands
-        assert [c for c in commands.values() if "registry.sync_watcher" in c], commands
+        assert [c for c in commands.values() if "boltit.registry.sync_watcher" in c], commands
 
         up.send_signal(signal.SIGTERM)  # to boltit up alone, not to its process group
         up.wait(timeout=60)

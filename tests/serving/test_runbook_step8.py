@@ -17,10 +17,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from boltit import evaluation_sets as es
-from boltit.cli import main
-from boltit.settings import Settings
-from boltit.tracking import configure_mlflow
+from boltit.app.cli import main
+from boltit.core import evaluation_sets as es
+from boltit.core.settings import Settings
+from boltit.core.tracking import configure_mlflow
 from tests.serving.conftest import ServiceThread, wait_for
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]

@@ -8,9 +8,9 @@ import time
 import httpx
 from mlflow import MlflowClient
 
-from boltit import audit
-from boltit.db import Database
-from boltit.settings import Settings
+from boltit.core import audit
+from boltit.core.db import Database
+from boltit.core.settings import Settings
 from tests.serving.conftest import MODEL, ServiceThread, version_source, wait_for
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from boltit.db import Database
-from boltit.schema import Ticket, utcnow
-from serving.decision import auto_apply_decision, in_canary
-from serving.security import AuthError, check_webhook, webhook_signature
-from serving.store import (
+from boltit.core.db import Database
+from boltit.core.schema import Ticket, utcnow
+from boltit.serving.decision import auto_apply_decision, in_canary
+from boltit.serving.security import AuthError, check_webhook, webhook_signature
+from boltit.serving.ticket_writer import (
     LoopTicketWriter,
     StoreUnavailableError,
     ThreadTicketWriter,

@@ -14,12 +14,12 @@ from mlflow import MlflowClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from boltit.db import Database
-from boltit.names import PRODUCTION
-from boltit.schema import AuditEvent
-from boltit.settings import Settings
-from serving.cli import register_webhook, start_mlflow_server
-from serving.process_tree import stop_process_group
+from boltit.core.db import Database
+from boltit.core.schema import AuditEvent
+from boltit.core.settings import Settings
+from boltit.core.vocabulary import PRODUCTION
+from boltit.serving.cli import register_webhook, start_mlflow_server
+from boltit.serving.process_tree import stop_process_group
 from tests.conftest import free_port
 from tests.serving.conftest import (
     MODEL,

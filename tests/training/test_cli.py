@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.cli import main
-from boltit.settings import Settings
+from boltit.app.cli import main
+from boltit.core.settings import Settings
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_train_prints_run_version_and_metrics(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from training.generator import generate_tickets
+    from boltit.training.generator import generate_tickets
 
     path = tmp_path / "export.csv"
     generate_tickets(1500, seed=8).rename(columns={"text": "Body", "category": "Queue"}).to_csv(
@@ -161,7 +161,7 @@ def test_rare_categories_are_refused_by_name_then_folded_with_min_class_rows(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from training.shapes import skewed_teams
+    from boltit.training.shapes import skewed_teams
 
     path = tmp_path / "teams.csv"
     frame = skewed_teams(2500, n_classes=64, singletons=3, seed=5)

@@ -6,12 +6,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.schema import Ticket
-from boltit.tickets import add_feedback
-from training.data import combine, from_generator, from_store, load_file
-from training.generator import generate_tickets
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.schema import Ticket
+from boltit.core.tickets import add_feedback
+from boltit.training.data import combine, from_generator, from_store, load_file
+from boltit.training.generator import generate_tickets
 
 
 def _export(tmp_path: Path, suffix: str = ".csv") -> Path:

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boltit.evaluation import expected_calibration_error
-from training.evaluate import (
+from boltit.core.evaluation import expected_calibration_error
+from boltit.training.evaluate import (
     confusion_matrix_png,
     evaluate,
     metric_name,

@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit import evaluation_sets as es
-from boltit.cli import main
-from boltit.db import Database
-from boltit.errors import BadInputError
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
-from training.data import from_generator, validate_frame
-from training.generator import generate_tickets
-from training.holdout import split_arrivals
-from training.model import ModelConfig
-from training.train import TrainConfig, TrainResult, train
+from boltit.app.cli import main
+from boltit.core import evaluation_sets as es
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.training.data import from_generator, validate_frame
+from boltit.training.generator import generate_tickets
+from boltit.training.holdout import split_arrivals
+from boltit.training.model import ModelConfig
+from boltit.training.train import TrainConfig, TrainResult, train
 
 FAST = TrainConfig(model=ModelConfig(seed=3), latency_samples=10)
 ROWS = 1500

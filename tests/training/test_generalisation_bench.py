@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.generalisation_bench import holdout, markdown, measure, shapes
-from training.shapes import skewed_teams, two_classes
+from boltit.training.shapes import skewed_teams, two_classes
 
 
 def test_rare_categories_stay_in_training_and_the_rest_is_split() -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from training.generator import CATEGORIES, PRIORITIES, generate_tickets
+from boltit.training.generator import CATEGORIES, PRIORITIES, generate_tickets
 
 
 def test_same_seed_same_tickets_and_other_seed_differs() -> None:

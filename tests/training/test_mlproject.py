@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from training.generator import generate_tickets
+from boltit.training.generator import generate_tickets
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from skops import io as skops_io
 
-from training.generator import generate_tickets
-from training.model import ModelConfig, TicketClassifier
+from boltit.training.generator import generate_tickets
+from boltit.training.model import ModelConfig, TicketClassifier
 
 CONFIG = ModelConfig(seed=5)
 

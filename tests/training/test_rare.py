@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from boltit.errors import BadInputError
-from training.rare import fold_rare_categories
+from boltit.core.errors import BadInputError
+from boltit.training.rare import fold_rare_categories
 
 
 def _frame(counts: dict[str, int]) -> pd.DataFrame:

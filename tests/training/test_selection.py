@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boltit.errors import BadInputError
-from boltit.evaluation import expected_calibration_error
-from training.model import ModelConfig, TicketClassifier
-from training.selection import (
+from boltit.core.errors import BadInputError
+from boltit.core.evaluation import expected_calibration_error
+from boltit.training.model import ModelConfig, TicketClassifier
+from boltit.training.selection import (
     DEFAULT_SEARCH_SPACE,
     Candidate,
     assign_folds,
     load_search_space,
 )
-from training.shapes import short_texts, skewed_teams, two_classes
+from boltit.training.shapes import short_texts, skewed_teams, two_classes
 
 CONFIG = ModelConfig(seed=5)
 ECE_BOUND = 0.05

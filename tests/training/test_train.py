@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.audit import history
-from boltit.db import Database
-from boltit.errors import GateFailedError
-from boltit.settings import Settings, load_settings
-from boltit.tracking import configure_mlflow
-from training.data import TicketDataset, from_generator, validate_frame
-from training.generator import generate_tickets
-from training.model import ModelConfig
-from training.train import TrainConfig, TrainResult, train
+from boltit.core.audit import history
+from boltit.core.db import Database
+from boltit.core.errors import GateFailedError
+from boltit.core.settings import Settings, load_settings
+from boltit.core.tracking import configure_mlflow
+from boltit.training.data import TicketDataset, from_generator, validate_frame
+from boltit.training.generator import generate_tickets
+from boltit.training.model import ModelConfig
+from boltit.training.train import TrainConfig, TrainResult, train
 
 FAST = TrainConfig(model=ModelConfig(seed=3), latency_samples=50)
 

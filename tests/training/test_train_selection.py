@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.db import Database
-from boltit.settings import Settings
-from registry.validate import validate
-from training.baseline import BASELINE_COLUMN
-from training.data import validate_frame
-from training.model import ModelConfig
-from training.selection import load_search_space
-from training.shapes import skewed_teams
-from training.train import EVAL_SPLIT_ARTIFACT, SEARCH_ARTIFACT, TrainConfig, train
+from boltit.core.db import Database
+from boltit.core.settings import Settings
+from boltit.registry.validate import validate
+from boltit.training.baseline import BASELINE_COLUMN
+from boltit.training.data import validate_frame
+from boltit.training.model import ModelConfig
+from boltit.training.selection import load_search_space
+from boltit.training.shapes import skewed_teams
+from boltit.training.train import EVAL_SPLIT_ARTIFACT, SEARCH_ARTIFACT, TrainConfig, train
 
 
 def test_a_run_on_64_skewed_classes_with_singletons_logs_search_and_baselines(

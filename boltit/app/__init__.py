@@ -1,0 +1,1 @@
+"""The composition root: the `boltit` command, the demo and the service wiring."""

@@ -1,0 +1,144 @@
+"""Frames from the ticket store: prediction logs, date windows and their known categories."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+from mlflow import MlflowClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from boltit.core.errors import BadInputError, NotFoundError
+from boltit.core.schema import Ticket
+
+EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
+
+PREDICTION_COLUMNS = [
+    "id",
+    "text",
+    "category",
+    "priority",
+    "confidence",
+    "model_version",
+    "latency_ms",
+    "created_at",
+    "feedback_category",
+]
+
+
+def prediction_log(
+    session: Session, *, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """Stored predictions with ``since <= created_at < until``, oldest first."""
+    query = select(*(getattr(Ticket, c) for c in PREDICTION_COLUMNS)).order_by(Ticket.created_at)
+    if since is not None:
+        query = query.where(Ticket.created_at >= since)
+    if until is not None:
+        query = query.where(Ticket.created_at < until)
+    frame = pd.DataFrame(session.execute(query).all(), columns=PREDICTION_COLUMNS)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def days_ago(days: int, *, now: datetime | None = None) -> datetime:
+    """The start of a window of ``days`` days ending now.
+
+    Raises:
+        BadInputError: ``days`` is not positive.
+    """
+    if days < 1:
+        raise BadInputError(f"--days must be at least 1 (got {days})")
+    return (now or datetime.now(UTC)) - timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range ``[start, end)``, as given on the command line."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+def parse_window(text: str) -> Window:
+    """Parse ``START..END`` (dates or ISO datetimes, UTC; a date END includes that day).
+
+    Raises:
+        BadInputError: The range is malformed or empty.
+    """
+    parts = text.split("..")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise BadInputError(f"window {text!r}: expected START..END, e.g. 2026-10-01..2026-10-31")
+    start = _moment(parts[0].strip(), text, end=False)
+    end = _moment(parts[1].strip(), text, end=True)
+    if end <= start:
+        raise BadInputError(f"window {text!r}: END must come after START")
+    return Window(start, end, text)
+
+
+def _moment(value: str, window: str, *, end: bool) -> datetime:
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadInputError(f"window {window!r}: {value!r} is not a date or datetime") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def training_run_baseline(client: MlflowClient, run_id: str, *, predictions: bool) -> pd.DataFrame:
+    """A training run's logged ``evaluation/eval_split.parquet`` as a drift baseline.
+
+    Args:
+        client: MLflow client on the tracking store holding the run.
+        run_id: The training run.
+        predictions: Compare with stored predictions: the baseline's ``category`` becomes
+            the model's ``predicted_category`` (what the store holds), not the true label.
+
+    Raises:
+        NotFoundError: The run or its evaluation split does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            local = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
+            frame = pd.read_parquet(local)
+    except (MlflowException, OSError) as exc:
+        raise NotFoundError(
+            f"run {run_id}: no {EVAL_SPLIT_ARTIFACT} to use as baseline ({exc})"
+        ) from exc
+    if predictions and "predicted_category" in frame.columns:
+        frame = frame.assign(category=frame["predicted_category"])
+    return frame
+
+
+def known_categories(
+    *, model_name: str, versions: Iterable[str], categories: Iterable[str] | None = None
+) -> dict[str, set[str]]:
+    """Categories each version can predict: ``categories`` for all, else from the registry.
+
+    A version the registry cannot load gets no categories, so its predictions fail the
+    ``categories_known`` check rather than pass unchecked.
+    """
+    wanted = sorted({str(v) for v in versions if v is not None and str(v).strip()})
+    if categories is not None:
+        given = {c.strip() for c in categories if c.strip()}
+        return dict.fromkeys(wanted, given)
+    import mlflow
+
+    known: dict[str, set[str]] = {}
+    for version in wanted:
+        try:
+            model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+            classifier = model.unwrap_python_model().classifier  # type: ignore[attr-defined]
+            known[version] = {str(c) for c in classifier.categories}
+        except Exception:  # an unloadable version is itself the finding
+            known[version] = set()
+    return known

@@ -1,0 +1,174 @@
+"""Gates as data: the packaged ``gates.yaml`` merged with an optional override file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from boltit.core.errors import BadInputError
+
+
+class GateMode(StrEnum):
+    """``enabled`` refuses on failure, ``dry_run`` only reports, ``disabled`` skips."""
+
+    ENABLED = "enabled"
+    DRY_RUN = "dry_run"
+    DISABLED = "disabled"
+
+
+class _Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: GateMode = GateMode.ENABLED
+
+
+class MinAccuracyGate(_Gate):
+    threshold: float = Field(0.90, ge=0.0, le=1.0)
+
+
+class MaxDropGate(_Gate):
+    """A drop against the champion fails when it exceeds ``max`` *and* is significant."""
+
+    max: float = Field(ge=0.0, le=1.0)
+
+
+class BeatsBaselineGate(_Gate):
+    """The candidate's accuracy against the plain TF-IDF + LinearSVC baseline's on the same
+    rows: fails when it is lower by more than ``max`` *and* significantly (paired bootstrap)."""
+
+    max: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class MaxEceGate(_Gate):
+    max: float = Field(0.10, ge=0.0, le=1.0)
+
+
+class AutoApplyPrecisionGate(_Gate):
+    min: float = Field(0.90, ge=0.0, le=1.0)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class LatencyGate(_Gate):
+    """p95 within the service's single-predict budget (a setting); above ``floor_ms`` also
+    within ``max_ratio`` of the champion's p95 (timed in the same process, interleaved)."""
+
+    max_ratio: float = Field(1.5, gt=0.0)
+    floor_ms: float = Field(10.0, ge=0.0)
+
+
+class SizeGate(_Gate):
+    """Artifact bytes within ``max_bytes``; above ``floor_bytes`` also within ``max_ratio``
+    of the champion's. The vocabulary grows with the training rows, so a ratio alone would
+    refuse every retrain on more data."""
+
+    max_ratio: float = Field(1.5, gt=0.0)
+    floor_bytes: int = Field(100 * 1024 * 1024, ge=0)
+    max_bytes: int = Field(500 * 1024 * 1024, gt=0)
+
+
+class Gates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_accuracy: MinAccuracyGate
+    accuracy_drop: MaxDropGate
+    macro_f1_drop: MaxDropGate
+    category_recall_drop: MaxDropGate
+    max_ece: MaxEceGate
+    auto_apply_precision: AutoApplyPrecisionGate
+    latency_p95: LatencyGate
+    model_size: SizeGate
+    beats_baseline: BeatsBaselineGate = Field(default_factory=BeatsBaselineGate)
+
+
+class BootstrapConfig(BaseModel):
+    """The paired bootstrap behind the drop gates."""
+
+    model_config = ConfigDict(extra="forbid")
+    resamples: int = Field(default=2000, ge=100, le=100_000)
+    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+
+
+SyncAction = Literal["accept", "revert"]
+
+
+class SyncPolicy(BaseModel):
+    """What sync does with an outside Production change.
+
+    ``on_guarded`` applies first, to a version a rollback would refuse
+    (``boltit.registry.rollback_guard``): ``revert`` without judging it, or ``judge`` (the gates
+    decide as for any version; the guards are still recorded).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    on_gate_pass: SyncAction = "accept"
+    on_gate_fail: SyncAction = "revert"
+    on_guarded: Literal["revert", "judge"] = "revert"
+
+
+class GateConfig(BaseModel):
+    """Every gate's mode and limits, plus the sync policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    gates: Gates
+    latency_samples: int = Field(50, ge=1, le=10_000)
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    sync: SyncPolicy = SyncPolicy()
+
+    def with_min_accuracy(self, value: float | None) -> GateConfig:
+        """A copy with ``--min-accuracy`` applied."""
+        if value is None:
+            return self
+        if not 0.0 <= value <= 1.0:
+            raise BadInputError(f"--min-accuracy must be between 0 and 1, got {value}")
+        gates = self.gates.model_copy(
+            update={"min_accuracy": self.gates.min_accuracy.model_copy(update={"threshold": value})}
+        )
+        return self.model_copy(update={"gates": gates})
+
+
+def default_config_text() -> str:
+    """The packaged defaults, comments included."""
+    return resources.files("boltit.registry").joinpath("gates.yaml").read_text(encoding="utf-8")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_gate_config(override: dict[str, Any] | None = None) -> GateConfig:
+    """Defaults merged with ``override`` (a mapping shaped like ``gates.yaml``)."""
+    data = yaml.safe_load(default_config_text())
+    if override:
+        data = _merge(data, override)
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadInputError(f"invalid gate config: {problems}") from exc
+
+
+def load_gate_config(path: Path | None) -> GateConfig:
+    """The packaged defaults, merged with the YAML file at ``path`` when given."""
+    if path is None:
+        return parse_gate_config()
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BadInputError(f"gate config {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"gate config {path} is not valid YAML: {exc}") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise BadInputError(f"gate config {path} must be a mapping like gates.yaml")
+    return parse_gate_config(loaded)

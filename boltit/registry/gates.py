@@ -1,0 +1,381 @@
+"""The gates: pure verdicts from a candidate's and the champion's evaluations.
+
+Each limit is checked with MLflow's own ``validate_evaluation_results`` and a
+``MetricThreshold`` on the gate's metric; drops and ratios are computed here first
+because ``MetricThreshold`` only expresses required improvements, not allowed drops.
+
+Drop gates are paired (``boltit.registry.paired``): a drop fails only when its bootstrap interval
+lies above 0 *and* the observed drop exceeds the gate's tolerance. The latency gate holds
+the candidate to the service's single-predict budget, and to a ratio of the champion's p95
+only above a floor, both timed in one process (``boltit.registry.scoring.score_versions``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import EvaluationResult, MetricThreshold
+from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+from boltit.core.errors import BadInputError
+from boltit.registry.gate_config import GateConfig, GateMode, MaxDropGate
+from boltit.registry.gate_evidence import ModelEvaluation
+from boltit.registry.paired import Drop, PairedDrops, paired_drops
+
+NO_CHAMPION = "no champion: nothing to compare with"
+NO_BASELINE = "no baseline predictions for these rows: nothing to compare with"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's outcome; ``passed`` is None when the gate is disabled.
+
+    ``interval`` is the bootstrap interval of a drop (``level`` its coverage), when the
+    gate judged one.
+    """
+
+    name: str
+    mode: str
+    passed: bool | None
+    observed: float | None
+    limit: str
+    note: str = ""
+    interval: tuple[float, float] | None = None
+    level: float | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """True when this gate refuses the candidate."""
+        return self.mode == GateMode.ENABLED and self.passed is False
+
+    @property
+    def observed_text(self) -> str:
+        """``0.031 [95% CI 0.019, 0.043]``, or ``n/a``."""
+        if self.observed is None:
+            return "n/a"
+        text = f"{self.observed:.4g}"
+        if self.interval is not None:
+            level = f"{100 * (self.level or 0.95):.4g}%"
+            text += f" [{level} CI {self.interval[0]:.4g}, {self.interval[1]:.4g}]"
+        return text
+
+    def describe(self) -> str:
+        text = f"{self.name}: observed {self.observed_text}, limit: {self.limit}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """All gate results for one candidate; it passes when no enabled gate failed."""
+
+    candidate: str
+    champion: str | None
+    results: list[GateResult]
+
+    @property
+    def passed(self) -> bool:
+        return not any(r.blocking for r in self.results)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [r for r in self.results if r.blocking]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "champion": self.champion,
+            "passed": self.passed,
+            "results": [asdict(r) for r in self.results],
+        }
+
+
+def _within(metric: str, value: float, limit: float, *, greater_is_better: bool) -> bool:
+    """MLflow's threshold check on one metric value."""
+    result = EvaluationResult(metrics={metric: value}, artifacts={})
+    thresholds = {metric: MetricThreshold(threshold=limit, greater_is_better=greater_is_better)}
+    # MLflow narrates every check at INFO; the gate report says it once.
+    logger = logging.getLogger("mlflow.models.evaluation.validation")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        mlflow.validate_evaluation_results(thresholds, result)
+        return True
+    except ModelValidationFailedException:
+        return False
+    finally:
+        logger.setLevel(level)
+
+
+def _drop_result(name: str, gate: MaxDropGate, drop: Drop, note: str) -> GateResult:
+    """Fails only when the drop is significant and larger than the tolerance."""
+    limit = f"fails when > {gate.max:g} and CI excludes 0"
+    if gate.mode == GateMode.DISABLED:
+        return GateResult(name, gate.mode.value, None, None, limit, "disabled")
+    within_tolerance = _within(name, drop.observed, gate.max, greater_is_better=False)
+    return GateResult(
+        name,
+        gate.mode.value,
+        within_tolerance or not drop.significant,
+        drop.observed,
+        limit,
+        note,
+        interval=(drop.low, drop.high),
+        level=drop.level,
+    )
+
+
+def _paired(
+    candidate: ModelEvaluation, champion: ModelEvaluation, config: GateConfig
+) -> PairedDrops:
+    if not (candidate.has_rows and champion.has_rows) or not (
+        len(candidate.truth) == len(champion.truth) and (candidate.truth == champion.truth).all()
+    ):
+        raise BadInputError(
+            f"v{candidate.version} and champion v{champion.version} were not scored on the "
+            "same evaluation rows; the drop gates compare them row by row"
+        )
+    return paired_drops(
+        truth=candidate.truth,
+        champion=champion.predicted,
+        candidate=candidate.predicted,
+        resamples=config.bootstrap.resamples,
+        seed=config.bootstrap.seed,
+        confidence=config.bootstrap.confidence,
+    )
+
+
+def _category_recall_result(
+    gate: MaxDropGate, drops: dict[str, Drop], champion: ModelEvaluation
+) -> GateResult:
+    """The failing category with the largest drop, else the largest drop, is reported."""
+    results = {
+        category: _drop_result("category_recall_drop", gate, drop, "")
+        for category, drop in drops.items()
+    }
+    failing = [c for c, r in results.items() if r.passed is False]
+    pool = failing or list(results)
+    worst = max(pool, key=lambda c: drops[c].observed)
+    others = f"; {len(failing) - 1} more failing" if len(failing) > 1 else ""
+    note = (
+        f"worst category: {worst}, champion v{champion.version} recall "
+        f"{champion.recall_by_category.get(worst, 0.0):.4f}; interval corrected for "
+        f"{len(drops)} categories{others}"
+    )
+    chosen = results[worst]
+    return GateResult(
+        chosen.name,
+        chosen.mode,
+        chosen.passed,
+        chosen.observed,
+        chosen.limit,
+        note if chosen.passed is not None else chosen.note,
+        interval=chosen.interval,
+        level=chosen.level,
+    )
+
+
+def evaluate_gates(
+    *,
+    candidate: ModelEvaluation,
+    champion: ModelEvaluation | None,
+    config: GateConfig,
+    latency_budget_ms: float,
+    baseline: np.ndarray | None = None,
+) -> GateReport:
+    """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none).
+
+    Args:
+        candidate: The version under validation, scored with its per-row predictions.
+        champion: The Production version scored on the same rows, or None.
+        config: Gate modes and limits.
+        latency_budget_ms: The service's single-predict budget
+            (``settings.single_predict_budget_ms``), the latency gate's absolute limit.
+        baseline: The plain baseline's predicted category per row of ``candidate``
+            (``beats_baseline``), or None when unknown for these rows.
+
+    Raises:
+        BadInputError: the two versions were not scored on the same rows.
+    """
+    g = config.gates
+    results: list[GateResult] = []
+
+    def add(
+        name: str,
+        mode: GateMode,
+        check: tuple[float | None, float, bool] | None,
+        limit: str,
+        note: str = "",
+    ) -> None:
+        """``check`` is (observed, limit, greater_is_better); None means nothing to compare."""
+        if mode == GateMode.DISABLED:
+            results.append(GateResult(name, mode.value, None, None, limit, "disabled"))
+            return
+        value = None if check is None else check[0]
+        if check is None or value is None:
+            results.append(GateResult(name, mode.value, True, None, limit, note))
+            return
+        _, bound, greater = check
+        passed = _within(name, float(value), bound, greater_is_better=greater)
+        results.append(GateResult(name, mode.value, passed, float(value), limit, note))
+
+    add(
+        "min_accuracy",
+        g.min_accuracy.mode,
+        (candidate.accuracy, g.min_accuracy.threshold, True),
+        f">= {g.min_accuracy.threshold:g}",
+    )
+
+    drop_gates = (g.accuracy_drop, g.macro_f1_drop, g.category_recall_drop)
+    if champion is None:
+        for name, gate in zip(
+            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
+        ):
+            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0", NO_CHAMPION)
+    elif all(gate.mode == GateMode.DISABLED for gate in drop_gates):
+        for name, gate in zip(
+            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
+        ):
+            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0")
+    else:
+        drops = _paired(candidate, champion, config)
+        champion_note = f"champion v{champion.version}"
+        results.append(
+            _drop_result(
+                "accuracy_drop",
+                g.accuracy_drop,
+                drops.accuracy,
+                f"{champion_note} {champion.accuracy:.4f}, {drops.rows} paired rows",
+            )
+        )
+        results.append(
+            _drop_result(
+                "macro_f1_drop",
+                g.macro_f1_drop,
+                drops.macro_f1,
+                f"{champion_note} {champion.macro_f1:.4f}",
+            )
+        )
+        results.append(_category_recall_result(g.category_recall_drop, drops.recall, champion))
+
+    add(
+        "max_ece",
+        g.max_ece.mode,
+        (candidate.ece, g.max_ece.max, False),
+        f"<= {g.max_ece.max:g}",
+    )
+
+    precision_note = (
+        f"confidence >= {candidate.auto_apply_threshold:g} covers "
+        f"{candidate.auto_apply_coverage:.1%} of tickets"
+    )
+    if candidate.auto_apply_precision is None:
+        precision_note = (
+            f"no ticket reaches confidence {candidate.auto_apply_threshold:g}; nothing auto-applied"
+        )
+    add(
+        "auto_apply_precision",
+        g.auto_apply_precision.mode,
+        (candidate.auto_apply_precision, g.auto_apply_precision.min, True),
+        f">= {g.auto_apply_precision.min:g}",
+        precision_note,
+    )
+
+    results.append(_latency_result(candidate, champion, config, latency_budget_ms))
+
+    size = g.model_size
+    size_limit = float(size.max_bytes)
+    size_note = NO_CHAMPION
+    if champion is not None:
+        size_note = f"champion v{champion.version} {champion.size_bytes} bytes"
+        if candidate.size_bytes > size.floor_bytes:
+            size_limit = min(size_limit, champion.size_bytes * size.max_ratio)
+        else:
+            size_note += f"; below the {size.floor_bytes} bytes floor, no ratio"
+    add(
+        "model_size",
+        size.mode,
+        (float(candidate.size_bytes), size_limit, False),
+        f"<= {size.max_bytes} bytes, and <= x{size.max_ratio:g} the champion's above "
+        f"{size.floor_bytes} bytes",
+        size_note,
+    )
+
+    results.append(_baseline_result(candidate, baseline, config))
+
+    return GateReport(
+        candidate=candidate.version,
+        champion=None if champion is None else champion.version,
+        results=results,
+    )
+
+
+def _latency_result(
+    candidate: ModelEvaluation,
+    champion: ModelEvaluation | None,
+    config: GateConfig,
+    budget_ms: float,
+) -> GateResult:
+    """Within the budget always; within ``max_ratio`` of the champion only above the floor.
+
+    Below the floor a ratio measures the scheduler, not the model: 0.6 ms vs 0.4 ms is
+    1.5x and means nothing to a service with a 50 ms budget.
+    """
+    gate = config.gates.latency_p95
+    limit = (
+        f"<= {budget_ms:g} ms budget, and <= x{gate.max_ratio:g} the champion's p95 "
+        f"when above {gate.floor_ms:g} ms"
+    )
+    if gate.mode == GateMode.DISABLED:
+        return GateResult("latency_p95", gate.mode.value, None, None, limit, "disabled")
+    p95 = candidate.latency_p95_ms
+    passed = _within("latency_p95", p95, budget_ms, greater_is_better=False)
+    if champion is None:
+        note = f"{NO_CHAMPION}; budget only"
+    elif p95 <= gate.floor_ms:
+        note = (
+            f"champion v{champion.version} {champion.latency_p95_ms:.3g} ms; "
+            f"below the {gate.floor_ms:g} ms floor, no ratio"
+        )
+    else:
+        ratio_limit = champion.latency_p95_ms * gate.max_ratio
+        passed = passed and _within("latency_p95", p95, ratio_limit, greater_is_better=False)
+        note = (
+            f"champion v{champion.version} {champion.latency_p95_ms:.3g} ms, "
+            f"ratio limit {ratio_limit:.3g} ms"
+        )
+    return GateResult("latency_p95", gate.mode.value, passed, p95, limit, note)
+
+
+def _baseline_result(
+    candidate: ModelEvaluation, baseline: np.ndarray | None, config: GateConfig
+) -> GateResult:
+    """Fails when the plain baseline beats the candidate by more than ``max``, significantly.
+
+    The same paired bootstrap as the drop gates, with the baseline in the champion's seat.
+    """
+    gate = config.gates.beats_baseline
+    limit = f"fails when > {gate.max:g} and CI excludes 0"
+    if gate.mode == GateMode.DISABLED:
+        return GateResult("beats_baseline", gate.mode.value, None, None, limit, "disabled")
+    if baseline is None or not candidate.has_rows or len(baseline) != candidate.rows:
+        return GateResult("beats_baseline", gate.mode.value, True, None, limit, NO_BASELINE)
+    drops = paired_drops(
+        truth=candidate.truth,
+        champion=baseline,
+        candidate=candidate.predicted,
+        resamples=config.bootstrap.resamples,
+        seed=config.bootstrap.seed,
+        confidence=config.bootstrap.confidence,
+    )
+    baseline_accuracy = candidate.accuracy + drops.accuracy.observed
+    return _drop_result(
+        "beats_baseline",
+        MaxDropGate(mode=gate.mode, max=gate.max),
+        drops.accuracy,
+        f"baseline accuracy {baseline_accuracy:.4f}, candidate {candidate.accuracy:.4f} "
+        f"(observed: baseline minus candidate)",
+    )

@@ -1,0 +1,143 @@
+"""``boltit promote``: move ``Production`` to a version that passed its gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+from boltit.core.db import Database
+from boltit.core.errors import BadInputError, GateFailedError
+from boltit.core.schema import utcnow
+from boltit.core.settings import Settings, load_settings
+from boltit.core.vocabulary import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.registry.history import record_event
+from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
+from boltit.registry.locks import registry_lock
+from boltit.registry.lookup import aliases, get_version, registry_errors
+from boltit.registry.manifests import check_bucket, write_manifests
+from boltit.registry.transitions import move_production
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion did; ``changed`` is False when the version already served."""
+
+    name: str
+    version: str
+    previous: str | None
+    changed: bool
+    forced: bool
+    manifests: list[str] = field(default_factory=list)
+
+
+def promote(
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    version: str | int,
+    actor: str,
+    reason: str | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+) -> PromotionResult:
+    """Make ``version`` serve: old Production becomes ``previous``, stages follow.
+
+    Refuses (GateFailedError, recorded in the history) a version whose
+    ``validation_status`` is not ``passed`` unless ``force`` is given with a reason, and
+    (BadInputError, recorded too) a version whose model cannot be loaded, forced or not.
+    Promotions of one model are serialised by a database lock, so racing promotions
+    each see the other's result.
+    """
+    settings = settings or load_settings()
+    version = str(version).strip()
+    reason = reason.strip() if reason and reason.strip() else None
+    if force and reason is None:
+        raise BadInputError("--force needs a --reason; forced promotions are audited")
+    get_version(client, name=name, version=version)
+    check_bucket(settings)
+    # A version that cannot load must never serve, forced or not. Loading takes seconds,
+    # so it happens before the lock; the refusal is recorded under it. A version that
+    # served before is known to load: re-promoting it must cost no more than the move.
+    with database.session() as session:
+        served = known_to_load(session, name=name, version=version)
+    unloadable = None if served else load_failure(name=name, version=version)
+
+    refused: str | None = None
+    with registry_lock(database, model_name=name, holder=actor) as session:
+        current = aliases(client, name=name)
+        serving = current.get(PRODUCTION)
+        if serving == version and unloadable is None:
+            return PromotionResult(
+                name=name,
+                version=version,
+                previous=current.get(PREVIOUS),
+                changed=False,
+                forced=False,
+            )
+        with registry_errors(f"cannot read version {version} of {name!r}"):
+            tags = dict(client.get_model_version(name, version).tags or {})
+        status = tags.get(TAG_VALIDATION_STATUS)
+        gates = {
+            "validation_status": status,
+            "passed": status == VALIDATION_PASSED,
+            "failed": [
+                k.removeprefix("gate.")
+                for k, v in tags.items()
+                if k.startswith("gate.") and v.startswith("failed")
+            ],
+        }
+        details: dict[str, object] = {
+            "gates": gates,
+            "load_check": SKIPPED_AS_SERVED if served else LOADED,
+        }
+        moved_at = None
+        if unloadable is not None:
+            refused = unloadable
+            details.update(outcome="refused", refusal=refused, force_requested=force)
+        elif status != VALIDATION_PASSED and not force:
+            refused = (
+                f"version {version} has not passed its gates "
+                f"(validation_status={status or 'never validated'})"
+            )
+            details.update(outcome="refused", refusal=refused)
+        else:
+            moved_at = utcnow()
+            move_production(client, name=name, to_version=version, previous=serving)
+            details.update(outcome="promoted")
+        record_event(
+            session,
+            client,
+            action="promote",
+            actor=actor,
+            model_name=name,
+            from_version=serving,
+            to_version=version,
+            reason=reason,
+            # Nothing was bypassed by a refused promotion; a refused --force shows in details.
+            forced=force and refused is None,
+            details=details,
+            at=moved_at,
+        )
+    if unloadable is not None:
+        raise BadInputError(unloadable)
+    if refused is not None:
+        raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")
+    manifests = write_manifests(
+        settings,
+        client,
+        name=name,
+        current=version,
+        previous=serving,
+        changed_at=datetime.now(UTC),
+    )
+    return PromotionResult(
+        name=name,
+        version=version,
+        previous=serving,
+        changed=True,
+        forced=force,
+        manifests=manifests,
+    )

@@ -1,0 +1,59 @@
+"""``/classify``: predict, decide auto-apply, store, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from boltit.serving.auth import ClassifyClient
+from boltit.serving.deps import ServiceDep
+from boltit.serving.errors import too_long
+from boltit.serving.schemas import (
+    BatchClassificationPublic,
+    BatchClassifyRequest,
+    ClassificationPublic,
+    ClassifyRequest,
+)
+from boltit.serving.service import Classification
+
+router = APIRouter(tags=["classify"])
+
+
+@router.post("/classify", response_model=ClassificationPublic)
+async def classify(body: ClassifyRequest, service: ServiceDep, _client: ClassifyClient) -> Response:
+    """Classify one ticket, store it, and say whether it was auto-applied and why."""
+    limit = service.settings.max_text_chars
+    if len(body.text) > limit:
+        raise too_long("text", len(body.text), limit)
+    (result,) = await service.classify([body.text])
+    # Built from typed fields already; serialising directly skips re-validating the answer.
+    return Response(to_public(result).model_dump_json(), media_type="application/json")
+
+
+@router.post("/classify/batch", response_model=BatchClassificationPublic)
+async def classify_batch(
+    body: BatchClassifyRequest, service: ServiceDep, _client: ClassifyClient
+) -> BatchClassificationPublic:
+    """Classify several tickets in one call; every one is stored."""
+    settings = service.settings
+    if len(body.texts) > settings.max_batch_size:
+        raise too_long("texts", len(body.texts), settings.max_batch_size, unit="tickets")
+    for index, text in enumerate(body.texts):
+        if len(text) > settings.max_text_chars:
+            raise too_long(f"texts[{index}]", len(text), settings.max_text_chars)
+    results = await service.classify(body.texts)
+    return BatchClassificationPublic(results=[to_public(r) for r in results])
+
+
+def to_public(result: Classification) -> ClassificationPublic:
+    """The API shape of one stored classification."""
+    return ClassificationPublic.model_construct(
+        ticket_id=result.ticket_id,
+        category=result.category,
+        priority=result.priority,
+        confidence=result.confidence,
+        model_version=result.model_version,
+        auto_applied=result.auto_applied,
+        reason=result.reason,
+        latency_ms=result.latency_ms,
+    )
