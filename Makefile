@@ -24,15 +24,28 @@ demo: install
 test: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider
 
-# The inner loop: unit tests only: no trained model, MLflow store, PostgreSQL, S3, real data.
-FAST := not slow and not postgres and not real_data and not s3 and not integration
+# The inner loop: unit tests (no trained model, MLflow store, PostgreSQL, S3, process), minus
+# the slow ones and those on the real data.
+FAST := unit and not slow and not real_data
 test-fast: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m "$(FAST)"
+
+# One kind each (tests/README.md): unit, integration (real stores in process), e2e (processes).
+.PHONY: test-unit test-integration test-e2e
+test-unit: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m unit
+
+test-integration: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m integration
+
+test-e2e: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m e2e
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -20,17 +20,21 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from boltit.core.polling import wait_until
+from boltit.core.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -53,72 +57,54 @@ class LoadResult:
     max_ms: float
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _request(port: int, path: str, body: bytes) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
 async def _connection(
-    port: int, requests: list[bytes], stop_at: float, offset: int, latencies: list[float]
+    http: httpx.AsyncClient,
+    path: str,
+    bodies: list[bytes],
+    stop_at: float,
+    offset: int,
+    latencies: list[float],
 ) -> tuple[int, int]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """One keep-alive connection's worth of requests, back to back until ``stop_at``."""
     ok = failed = 0
     index = offset
-    try:
-        while time.perf_counter() < stop_at:
-            payload = requests[index % len(requests)]
-            index += 1
-            started = time.perf_counter()
-            writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            chunked = False
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                lowered = name.strip().lower()
-                if lowered == b"content-length":
-                    length = int(value)
-                elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            elif length:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if status == 200:
-                ok += 1
-            else:
-                failed += 1
-    finally:
-        writer.close()
+    while time.perf_counter() < stop_at:
+        body = bodies[index % len(bodies)]
+        index += 1
+        started = time.perf_counter()
+        try:
+            answer = await http.post(path, content=body)
+        except httpx.HTTPError:
+            failed += 1
+            continue
+        latencies.append(time.perf_counter() - started)
+        if answer.status_code == 200:
+            ok += 1
+        else:
+            failed += 1
     return ok, failed
 
 
 async def _load(
     port: int, path: str, bodies: list[bytes], *, connections: int, seconds: float
 ) -> tuple[int, int, list[float], float]:
-    requests = [_request(port, path, body) for body in bodies]
     latencies: list[float] = []
-    started = time.perf_counter()
-    stop_at = started + seconds
-    counts = await asyncio.gather(
-        *(_connection(port, requests, stop_at, i * 997, latencies) for i in range(connections))
-    )
-    elapsed = time.perf_counter() - started
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Content-Type": "application/json"},
+        limits=limits,
+        timeout=10.0,
+    ) as http:
+        started = time.perf_counter()
+        stop_at = started + seconds
+        counts = await asyncio.gather(
+            *(
+                _connection(http, path, bodies, stop_at, i * 997, latencies)
+                for i in range(connections)
+            )
+        )
+        elapsed = time.perf_counter() - started
     return sum(c[0] for c in counts), sum(c[1] for c in counts), latencies, elapsed
 
 
@@ -247,18 +233,17 @@ def run_wrk(
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
     """Wait until ``url`` answers 200, or fail if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: server exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if wait_until(answers, timeout=timeout, interval=0.5) is None:
+        raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -278,12 +263,14 @@ def prepare_registry(state_dir: Path, rows: int) -> tuple[dict[str, str], str]:
     from boltit.core.tracking import configure_mlflow
     from boltit.core.vocabulary import PRODUCTION
     from boltit.training.data import from_generator
-    from boltit.training.train import train
+    from boltit.training.train import TrainRequest, train
 
     settings = load_settings(state_dir=state_dir)
     client = configure_mlflow(settings)
     result = train(
-        settings=settings, client=client, dataset=from_generator(rows, seed=11), register=True
+        TrainRequest(dataset=from_generator(rows, seed=11), register=True),
+        settings=settings,
+        client=client,
     )
     version = str(result.model_version)
     client.set_registered_model_alias(settings.model_name, PRODUCTION, version)
@@ -417,8 +404,10 @@ def serve_and_load(
     return ours, {"ok_responses": ours.ok, "rows_stored": stored, "consistent": consistent}
 
 
-def main() -> None:
-    """Run both servers, load each, write JSON and print the table."""
+Load = Callable[[str, int, str, list[bytes], float], LoadResult]
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per server")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server")
@@ -452,7 +441,11 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.duration <= 300:
         parser.error("--duration must be between 1 and 300 seconds")
+    return args
 
+
+def _request_bodies() -> tuple[list[bytes], list[bytes]]:
+    """The same 2,000 generated tickets, as BoltIT's and as MLflow's request bodies."""
     from boltit.training.generator import generate_tickets
 
     texts = generate_tickets(2000, seed=99)["text"].tolist()
@@ -461,103 +454,111 @@ def main() -> None:
         json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t]]}}).encode()
         for t in texts
     ]
+    return boltit_bodies, mlflow_bodies
 
-    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
-        state_dir = Path(tmp) / "state"
 
-        def load(
-            server: str, port: int, path: str, bodies: list[bytes], seconds: float
-        ) -> LoadResult:
-            if args.client == "wrk":
-                return run_wrk(
-                    server,
-                    port,
-                    path,
-                    bodies,
-                    connections=args.connections,
-                    seconds=seconds,
-                    workdir=Path(tmp),
-                )
-            return run_load(
+def _load_generator(args: argparse.Namespace, workdir: Path) -> Load:
+    """The chosen load generator, with the run's connections."""
+
+    def load(server: str, port: int, path: str, bodies: list[bytes], seconds: float) -> LoadResult:
+        if args.client == "wrk":
+            return run_wrk(
                 server,
                 port,
                 path,
                 bodies,
                 connections=args.connections,
                 seconds=seconds,
-                processes=args.client_processes,
+                workdir=workdir,
             )
-
-        print("training and registering one version ...", flush=True)
-        env, version = prepare_registry(state_dir, args.rows)
-        results: list[LoadResult] = []
-
-        mlflow_port = free_port()
-        print(f"mlflow models serve on :{mlflow_port} ...", flush=True)
-        mlflow_server = subprocess.Popen(
-            [
-                str(VENV_BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                "models:/ticket-classifier@Production",
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(mlflow_port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        return run_load(
+            server,
+            port,
+            path,
+            bodies,
+            connections=args.connections,
+            seconds=seconds,
+            processes=args.client_processes,
         )
-        try:
-            wait_http(f"http://127.0.0.1:{mlflow_port}/ping", mlflow_server)
-            load("warm-up", mlflow_port, "/invocations", mlflow_bodies, args.warmup)
-            results.append(
-                load(
-                    "mlflow models serve", mlflow_port, "/invocations", mlflow_bodies, args.duration
-                )
+
+    return load
+
+
+def measure_mlflow(
+    *, env: dict[str, str], load: Load, bodies: list[bytes], warmup: float, duration: float
+) -> LoadResult:
+    """The peer: ``mlflow models serve`` on the same Production model."""
+    mlflow_port = free_port()
+    print(f"mlflow models serve on :{mlflow_port} ...", flush=True)
+    command = [str(VENV_BIN / "mlflow"), "models", "serve"]
+    command += ["-m", "models:/ticket-classifier@Production", "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(mlflow_port)]
+    mlflow_server = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{mlflow_port}/ping", mlflow_server)
+        load("warm-up", mlflow_port, "/invocations", bodies, warmup)
+        return load("mlflow models serve", mlflow_port, "/invocations", bodies, duration)
+    finally:
+        stop(mlflow_server)
+
+
+def measure_boltit(
+    args: argparse.Namespace,
+    *,
+    env: dict[str, str],
+    state_dir: Path,
+    workdir: Path,
+    load: Load,
+    bodies: list[bytes],
+) -> tuple[list[LoadResult], dict[str, dict[str, int | bool]]]:
+    """Every chosen ``boltit serve`` variant: its load figures and its store check."""
+    from boltit.core.settings import load_settings
+
+    sqlite_url = load_settings(state_dir=state_dir).database_url
+    results: list[LoadResult] = []
+    persisted: dict[str, dict[str, int | bool]] = {}
+    for variant in _variants(args.variants):
+        store = (
+            postgres_database(args.postgres_url) if variant.postgres else nullcontext(sqlite_url)
+        )
+        with store as database_url:
+            if database_url is None:
+                continue
+            measured = serve_and_load(
+                variant,
+                env={**env, "BOLTIT_DATABASE_URL": database_url},
+                database_url=database_url,
+                workdir=workdir,
+                bodies=bodies,
+                load=load,
+                warmup=args.warmup,
+                duration=args.duration,
+                start_timeout=args.start_timeout,
+                in_flight=args.connections if args.client == "wrk" else 0,
             )
-        finally:
-            stop(mlflow_server)
+        if measured is not None:
+            results.append(measured[0])
+            persisted[variant.label] = measured[1]
+    return results, persisted
 
-        from boltit.core.settings import load_settings
 
-        sqlite_url = load_settings(state_dir=state_dir).database_url
-        persisted: dict[str, dict[str, int | bool]] = {}
-        for variant in _variants(args.variants):
-            with (
-                postgres_database(args.postgres_url)
-                if variant.postgres
-                else nullcontext(sqlite_url)
-            ) as database_url:
-                if database_url is None:
-                    continue
-                measured = serve_and_load(
-                    variant,
-                    env={**env, "BOLTIT_DATABASE_URL": database_url},
-                    database_url=database_url,
-                    workdir=Path(tmp),
-                    bodies=boltit_bodies,
-                    load=load,
-                    warmup=args.warmup,
-                    duration=args.duration,
-                    start_timeout=args.start_timeout,
-                    in_flight=args.connections if args.client == "wrk" else 0,
-                )
-            if measured is not None:
-                results.append(measured[0])
-                persisted[variant.label] = measured[1]
-
-    baseline, variants = results[0], results[1:]
-    if not variants:
-        raise SystemExit("no boltit configuration started; see the logs printed above")
+def build_report(
+    args: argparse.Namespace,
+    *,
+    version: str,
+    baseline: LoadResult,
+    variants: list[LoadResult],
+    persisted: dict[str, dict[str, int | bool]],
+) -> dict[str, Any]:
+    """The JSON written to ``bench/results/``: figures, ratios to the peer, the target."""
     best = max(variants, key=lambda r: r.req_per_s)
-    ratio = round(best.req_per_s / baseline.req_per_s, 2) if baseline.req_per_s else None
-    report = {
+    return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
@@ -569,13 +570,15 @@ def main() -> None:
         "client": args.client,
         "client_processes": args.client_processes if args.client == "python" else None,
         "duration_s": args.duration,
-        "results": [asdict(r) for r in results],
+        "results": [asdict(r) for r in [baseline, *variants]],
         "ratios": {
             r.server: round(r.req_per_s / baseline.req_per_s, 2) if baseline.req_per_s else None
             for r in variants
         },
         "best": best.server,
-        "throughput_ratio": ratio,
+        "throughput_ratio": (
+            round(best.req_per_s / baseline.req_per_s, 2) if baseline.req_per_s else None
+        ),
         "every_success_persisted": persisted,
         # The issue's target, per configuration: >= 8x the peer with p99 <= 20 ms.
         "meets_target": {
@@ -585,10 +588,13 @@ def main() -> None:
             for r in variants
         },
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out_path = RESULTS / f"serve_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out_path.write_text(json.dumps(report, indent=2) + "\n")
 
+
+def print_table(
+    args: argparse.Namespace, report: dict[str, Any], results: list[LoadResult], out_path: Path
+) -> None:
+    """The Markdown table bench/README.md quotes, and the run's verdicts."""
+    baseline = results[0]
     print()
     print(
         f"| server | req/s | ratio | p50 ms | p99 ms | ok | failed | "
@@ -601,11 +607,42 @@ def main() -> None:
             f"| {r.server} | {r.req_per_s:,.0f} | {times:.1f}x | {r.p50_ms} | {r.p99_ms} "
             f"| {r.ok} | {r.failed} |"
         )
-    print(f"\nbest: {best.server}, **{ratio}x** mlflow models serve")
+    print(f"\nbest: {report['best']}, **{report['throughput_ratio']}x** mlflow models serve")
     print(f"meets >= 8x with p99 <= 20 ms: {report['meets_target']}")
-    print(f"every 200 persisted: {persisted}")
+    print(f"every 200 persisted: {report['every_success_persisted']}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"written to {out_path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    """Run both servers, load each, write JSON and print the table."""
+    args = _arguments()
+    boltit_bodies, mlflow_bodies = _request_bodies()
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        workdir = Path(tmp)
+        load = _load_generator(args, workdir)
+        print("training and registering one version ...", flush=True)
+        env, version = prepare_registry(workdir / "state", args.rows)
+        baseline = measure_mlflow(
+            env=env, load=load, bodies=mlflow_bodies, warmup=args.warmup, duration=args.duration
+        )
+        variants, persisted = measure_boltit(
+            args,
+            env=env,
+            state_dir=workdir / "state",
+            workdir=workdir,
+            load=load,
+            bodies=boltit_bodies,
+        )
+    if not variants:
+        raise SystemExit("no boltit configuration started; see the logs printed above")
+    report = build_report(
+        args, version=version, baseline=baseline, variants=variants, persisted=persisted
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_path = RESULTS / f"serve_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(args, report, [baseline, *variants], out_path)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from boltit.core.tracking import configure_mlflow
 from boltit.training.data import load_file
 from boltit.training.evaluate import evaluate
 from boltit.training.model import ModelConfig
-from boltit.training.train import TrainConfig, split, train
+from boltit.training.train import TrainConfig, TrainRequest, split, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "it_service_tickets.csv"
@@ -87,7 +87,9 @@ def _ours(dataset: Any, latency_samples: int) -> dict[str, Any]:
         client = configure_mlflow(settings)
         config = TrainConfig(model=ModelConfig(seed=SEED), latency_samples=latency_samples)
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = train(settings=settings, client=client, dataset=dataset, config=config)
+        result = train(
+            TrainRequest(dataset=dataset, config=config), settings=settings, client=client
+        )
         total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     m = result.metrics
     figures: dict[str, Any] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,44 +11,46 @@ from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
 from boltit.core.db import Database
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
+from tests.kinds import KindGuard, kind_of, mark_kinds
 
 REAL_DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "it_service_tickets.csv"
 )
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-# Fixtures that train a model (or serve one they trained) or create an MLflow store (its
-# migrations): seconds each, so the tests using them are not part of `make test-fast`.
-INTEGRATION_FIXTURES = frozenset(
-    {
-        "mlflow_client",  # a fresh SQLite MLflow store
-        "trained_state",  # monitoring
-        "trained_versions",  # registry
-        "versions",  # registry/test_paired_gates.py
-        "model_dir",  # serving (and every served app built on it)
-        "trained",  # training/test_train.py
-        "lineage",  # training/test_evaluation_set.py
-    }
-)
+# Each test is one kind (unit, integration, e2e): tests/kinds.py; running each: tests/README.md.
+_guard = KindGuard()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "integration: trains a model or opens an MLflow store (added by tests/conftest.py)",
-    )
+    _guard.install()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark by what a test uses, so no marker is forgotten: `postgres` for every test that
-    reaches PostgreSQL, `integration` for every test that waits for a model or a store."""
+    reaches PostgreSQL, `s3` for every test on moto, and exactly one kind for every test."""
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if "postgres_url" in used:
             item.add_marker(pytest.mark.postgres)
-        if used & INTEGRATION_FIXTURES:
-            item.add_marker(pytest.mark.integration)
+        if "moto_endpoint" in used:
+            item.add_marker(pytest.mark.s3)
+    mark_kinds(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _guard.start(kind_of(item))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    # After the fixtures' own teardown, so what they did counts too.
+    seen = _guard.stop()
+    if seen:
+        pytest.fail(f"{item.nodeid} is {kind_of(item)} but " + "; ".join(dict.fromkeys(seen)))
 
 
 @pytest.fixture(autouse=True)
@@ -121,13 +122,6 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ def _hold_write_lock(url: str, held: Any, release: Any) -> None:
         release.wait(30)
 
 
+@pytest.mark.e2e
 def test_sqlite_write_lock_excludes_other_processes(settings: Settings) -> None:
     url = settings.database_url
     Database(url).dispose()

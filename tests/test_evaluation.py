@@ -170,6 +170,7 @@ def test_live_accuracy_over_a_window_from_the_store(database: Database) -> None:
     assert (older.labelled, older.correct) == (1, 1)
 
 
+@pytest.mark.e2e
 def test_the_core_imports_no_scikit_learn() -> None:
     import subprocess
 

@@ -15,28 +15,23 @@ from sqlalchemy import Engine, text
 
 from boltit.core import tickets
 from boltit.core.db import MIGRATIONS_DIR, Database
-from boltit.core.schema import Base, Ticket, TicketFeedback
+from boltit.core.schema import Base, Ticket, TicketFeedback, utcnow
 from boltit.core.settings import Settings
+from tests.monitoring.tickets import ticket_row
 
 SERVED = {"Hardware", "Access", "Purchase"}
 
 
 def _add_ticket(database: Database, ticket_id: str, *, category: str = "Hardware") -> None:
+    row = ticket_row(
+        text=f"ticket {ticket_id}",
+        category=category,
+        confidence=0.9,
+        version="1",
+        created_at=utcnow(),
+    )
     with database.session() as session:
-        session.add(
-            Ticket(
-                id=ticket_id,
-                text=f"ticket {ticket_id}",
-                category=category,
-                priority=None,
-                confidence=0.9,
-                model_name="ticket-classifier",
-                model_version="1",
-                latency_ms=1.0,
-                auto_applied=False,
-                reason="test",
-            )
-        )
+        session.add(Ticket(**{**row, "id": ticket_id}))
 
 
 def _drift(engine: Engine) -> list[object]:

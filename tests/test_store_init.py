@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, text
 from boltit.core.db import Database
 from boltit.core.settings import Settings
 
+pytestmark = pytest.mark.e2e
+
 PROCESSES = 4
 
 
@@ -95,6 +97,7 @@ def test_a_fresh_sqlite_mlflow_store_is_created_once(settings: Settings) -> None
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # processes racing to create MLflow's store: 21 s measured
 def test_a_fresh_postgres_mlflow_store_is_created_once(
     settings: Settings, postgres_url: str
 ) -> None:

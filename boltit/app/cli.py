@@ -17,11 +17,10 @@ from boltit.core.settings import load_settings
 
 def build_app() -> typer.Typer:
     """Assemble the CLI from each package's own ``register`` function."""
-    from boltit.app import clients_cli, demo, flags_cli
+    from boltit.app import clients_cli, demo, flags_cli, serve
     from boltit.data_checks import cli as data_checks_cli
     from boltit.monitoring import cli as monitoring_cli
     from boltit.registry import cli as registry_cli
-    from boltit.serving import cli as serving_cli
     from boltit.training import cli as training_cli
 
     app = typer.Typer(
@@ -47,7 +46,7 @@ def build_app() -> typer.Typer:
     for module in (
         training_cli,
         registry_cli,
-        serving_cli,
+        serve,
         data_checks_cli,
         monitoring_cli,
         flags_cli,

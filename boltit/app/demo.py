@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -20,6 +19,8 @@ import typer
 from boltit.core.console import out
 from boltit.core.context import app_context
 from boltit.core.errors import BoltitError
+from boltit.core.polling import wait_until
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings
 
 DEMO_CLIENT = "demo-agents"
@@ -136,31 +137,26 @@ def _train(app: typer.Typer, settings: Settings, *args: str) -> str:
 @contextmanager
 def _service(settings: Settings) -> Iterator[str]:
     """The serving app under uvicorn on a free loopback port, for the demo's duration."""
-    import socket
-
     import uvicorn
 
-    from boltit.serving.app import create_app
+    from boltit.app.serve import service_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    port = free_port()
+    config = uvicorn.Config(service_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="demo-service", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     out.print()
     out.rule(f"[bold cyan]service on {url} (boltit serve)", align="left")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                break
+            return httpx.get(f"{url}/ready", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
+            return False
+
+    if wait_until(ready, timeout=60, interval=0.2) is None:
         server.should_exit = True
         raise DemoFailed("the service did not become ready within 60 s")
     try:
@@ -199,15 +195,14 @@ def _show_classifications(url: str, headers: dict[str, str]) -> None:
 
 def _wait_for_version(url: str, version: str, timeout: float = 30.0) -> None:
     """Poll ``/model/version`` until the service reports ``version``; print how long it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        served = httpx.get(f"{url}/model/version", timeout=5).json().get("version")
-        if str(served) == str(version):
-            elapsed = time.monotonic() - started
-            out.print(f"  service now serves v{version} ({elapsed:.1f} s, no restart)")
-            return
-        time.sleep(0.1)
-    raise DemoFailed(f"the service did not switch to v{version} within {timeout:.0f} s")
+    from boltit.monitoring.respond import wait_for_service_version
+
+    served, waited = wait_for_service_version(
+        url, version=str(version), timeout=timeout, interval=0.1
+    )
+    if served != str(version):
+        raise DemoFailed(f"the service did not switch to v{version} within {timeout:.0f} s")
+    out.print(f"  service now serves v{version} ({waited:.1f} s, no restart)")
 
 
 def _send_labelled_traffic(url: str, *, count: int, headers: dict[str, str]) -> None:

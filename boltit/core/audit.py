@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from boltit.core.schema import AuditEvent
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
+
+
+class EventFields(TypedDict, total=False):
+    """What an event may say beyond who did what: the versions, why, and when.
+
+    ``at`` is when it happened, if not now; an action that moves an alias is dated when
+    the move began, so the replicas' swaps it causes come after it in the history.
+    """
+
+    from_version: str | None
+    to_version: str | None
+    reason: str | None
+    forced: bool
+    details: dict[str, Any] | None
+    at: datetime | None
 
 
 def record(
@@ -17,29 +35,12 @@ def record(
     action: str,
     actor: str,
     model_name: str | None = None,
-    from_version: str | None = None,
-    to_version: str | None = None,
-    reason: str | None = None,
-    forced: bool = False,
-    details: dict[str, Any] | None = None,
-    at: datetime | None = None,
+    **fields: Unpack[EventFields],
 ) -> AuditEvent:
-    """Add one event to the history in the caller's transaction.
-
-    Args:
-        at: When it happened, if not now; an action that moves an alias is dated when the
-            move began, so the replicas' swaps it causes come after it in the history.
-    """
-    event = AuditEvent(
-        action=action,
-        actor=actor,
-        model_name=model_name,
-        from_version=from_version,
-        to_version=to_version,
-        reason=reason,
-        forced=forced,
-        details=details,
-    )
+    """Add one event to the history in the caller's transaction."""
+    at = fields.pop("at", None)
+    fields.setdefault("forced", False)
+    event = AuditEvent(action=action, actor=actor, model_name=model_name, **fields)
     if at is not None:
         event.at = at
     session.add(event)

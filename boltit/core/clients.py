@@ -12,7 +12,6 @@ stays valid: it is the client ``admin`` with every scope.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -28,6 +27,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from boltit.core.errors import BadInputError, NotFoundError
 from boltit.core.settings import Settings
@@ -151,13 +152,8 @@ class ClientFile:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with lock_path.open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with FileLock(self.path.with_name(self.path.name + ".lock"), mode=0o600):
+            yield
 
     def _write(self, clients: list[Client]) -> None:
         body = json.dumps({"clients": [c.to_json() for c in clients]}, indent=2) + "\n"

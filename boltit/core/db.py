@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -13,6 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from filelock import FileLock
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,16 +89,22 @@ def _advisory_lock(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+# Waiting writers retry this often: ticket commits queue on the write lock, so the time between
+# one writer's release and the next one's try adds to every queued commit.
+_WRITE_LOCK_POLL_SECONDS = 0.001
+
+
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    # A descriptor per acquisition: flock locks belong to the open file, so threads of one
-    # process that shared a descriptor would not exclude each other.
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+def _file_lock(
+    path: Path, *, timeout: float | None = None, poll_seconds: float = 0.05
+) -> Iterator[None]:
+    # A lock object per acquisition: the OS lock belongs to the open file, so threads of one
+    # process sharing one object would not exclude each other.
+    lock = FileLock(
+        path, timeout=-1 if timeout is None else timeout, mode=0o600, poll_interval=poll_seconds
+    )
+    with lock:
         yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -155,21 +160,25 @@ class Database:
         """Queue this writer behind other writers (threads or processes) on a SQLite file.
 
         SQLite's busy handler retries a locked database with sleeps of up to 100 ms, which
-        is where two replicas sharing one file lose their tail latency; a blocking file lock
-        hands over the moment the other writer commits. Not reentrant. PostgreSQL needs
-        nothing here.
+        is where two replicas sharing one file lose their tail latency; this file lock is
+        retried every millisecond, so the next writer starts within a millisecond of the
+        other's commit.
+        Not reentrant. PostgreSQL needs nothing here.
         """
         if self._write_lock_path is None:
             return nullcontext()
-        return _file_lock(self._write_lock_path)
+        return _file_lock(self._write_lock_path, poll_seconds=_WRITE_LOCK_POLL_SECONDS)
 
-    def file_lock(self, name: str) -> AbstractContextManager[None]:
+    def file_lock(self, name: str, *, timeout: float | None = None) -> AbstractContextManager[None]:
         """An exclusive lock called ``name`` beside a SQLite file, across threads and processes.
 
         Not reentrant. A no-op for PostgreSQL and in-memory SQLite, which need other means.
+
+        Raises:
+            filelock.Timeout: ``timeout`` seconds passed before the lock was free.
         """
         path = self._lock_path(name)
-        return nullcontext() if path is None else _file_lock(path)
+        return nullcontext() if path is None else _file_lock(path, timeout=timeout)
 
     def _lock_path(self, name: str) -> Path | None:
         if self._sqlite_file is None:

@@ -29,14 +29,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from boltit.core.errors import BadInputError, RegistryUnavailableError
+from boltit.core.model_contract import EVALUATION_SET_ARTIFACT, ROW_DIGESTS_ARTIFACT
 from boltit.core.vocabulary import PRODUCTION
 
 TAG_URI = "boltit.evaluation_set.uri"
 TAG_DIGEST = "boltit.evaluation_set.digest"
 TAG_ROWS = "boltit.evaluation_set.rows"
 TAG_REVISION = "boltit.evaluation_set.revision"
-SET_ARTIFACT = "evaluation_set/evaluation_set.parquet"
-DIGESTS_ARTIFACT = "training/row_digests.parquet"
 TAG_TRAINING_CUTOFF = "training_cutoff"
 """Run tag: the newest ``created_at`` of the rows the run trained on (ISO UTC)."""
 
@@ -150,12 +149,12 @@ def log_evaluation_set(frame: pd.DataFrame, *, revision: int) -> EvaluationSet:
     if run is None:
         raise RuntimeError("log_evaluation_set needs an active MLflow run")
     with tempfile.TemporaryDirectory(prefix="boltit-evalset-") as folder:
-        path = Path(folder) / Path(SET_ARTIFACT).name
+        path = Path(folder) / Path(EVALUATION_SET_ARTIFACT).name
         frame.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), str(Path(SET_ARTIFACT).parent))
+        mlflow.log_artifact(str(path), str(Path(EVALUATION_SET_ARTIFACT).parent))
     return EvaluationSet(
         frame=frame,
-        uri=f"runs:/{run.info.run_id}/{SET_ARTIFACT}",
+        uri=f"runs:/{run.info.run_id}/{EVALUATION_SET_ARTIFACT}",
         digest=frame_digest(frame),
         revision=revision,
     )
@@ -189,23 +188,23 @@ def point_model_at(client: MlflowClient, name: str, evaluation_set: EvaluationSe
 def log_training_digests(texts: Iterable[str]) -> None:
     """Record the digests of the rows the active run trains on (``training/row_digests``)."""
     with tempfile.TemporaryDirectory(prefix="boltit-digests-") as folder:
-        path = Path(folder) / Path(DIGESTS_ARTIFACT).name
+        path = Path(folder) / Path(ROW_DIGESTS_ARTIFACT).name
         pd.DataFrame({DIGEST: row_digests(texts)}).to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), str(Path(DIGESTS_ARTIFACT).parent))
+        mlflow.log_artifact(str(path), str(Path(ROW_DIGESTS_ARTIFACT).parent))
 
 
 def training_digests(client: MlflowClient, run_id: str | None) -> set[str] | None:
     """Digests of the rows a run trained on; None when it recorded none (older runs)."""
     if not run_id:
         return None
-    folder_name = str(Path(DIGESTS_ARTIFACT).parent)
+    folder_name = str(Path(ROW_DIGESTS_ARTIFACT).parent)
     try:
         listed = {a.path for a in client.list_artifacts(run_id, folder_name)}
     except MlflowException as exc:
         raise _unavailable(f"listing the artifacts of run {run_id}: {exc.message}") from exc
-    if DIGESTS_ARTIFACT not in listed:
+    if ROW_DIGESTS_ARTIFACT not in listed:
         return None
-    frame = _read_parquet(client, f"runs:/{run_id}/{DIGESTS_ARTIFACT}", what=f"run {run_id}")
+    frame = _read_parquet(client, f"runs:/{run_id}/{ROW_DIGESTS_ARTIFACT}", what=f"run {run_id}")
     return set(frame[DIGEST].astype(str))
 
 

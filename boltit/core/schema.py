@@ -142,10 +142,10 @@ class AuditEvent(Base):
 
 
 class RegistryLock(Base):
-    """One row per model name, locked while a promotion or rollback runs (``registry.locks``).
+    """One row per lock of ``boltit.core.locks``, keyed ``<kind>:<model name>``.
 
-    Declared here as well so that Alembic's autogenerate sees every table the migrations
-    create and proposes no drop.
+    Locked while a model's promotion or rollback (``registry:``) or a monitor pass over it
+    (``monitor:``) runs; ``holder`` and ``acquired_at`` record the latest holder.
     """
 
     __tablename__ = "registry_locks"

@@ -95,7 +95,7 @@ def check_data(
                 priority_column=priority_column,
             )
         else:
-            frame = frames.read_table(path)
+            frame = frames.read_prediction_file(path)
     else:
         since = ticket_frames.days_ago(days)
         source = f"ticket store, last {days} days"

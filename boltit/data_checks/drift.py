@@ -22,6 +22,11 @@ import yaml
 from scipy import stats
 
 from boltit.core.errors import BadInputError
+from boltit.core.model_contract import (
+    ModelNotLoadableError,
+    NotATicketClassifierError,
+    load_classifier,
+)
 
 SIGNALS = ("category_mix", "text_length", "vocabulary", "confidence")
 _DEFAULT_TOKENS = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
@@ -246,15 +251,14 @@ def vocabulary_from_model(model_uri: str) -> Vocabulary:
     Raises:
         BadInputError: The model cannot be loaded or has no word vectorizer.
     """
-    import mlflow
-
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
-        classifier = getattr(model.unwrap_python_model(), "classifier", None)
-    except Exception as exc:  # MLflow raises many types for a bad URI or artifact
-        raise BadInputError(f"cannot load {model_uri} for its vocabulary: {exc}") from exc
-    if classifier is None:
-        raise BadInputError(f"{model_uri} is not a ticket classifier")
+        classifier = load_classifier(model_uri)
+    except ModelNotLoadableError as exc:
+        raise BadInputError(
+            f"cannot load {model_uri} for its vocabulary: {exc.__cause__ or exc}"
+        ) from exc
+    except NotATicketClassifierError as exc:
+        raise BadInputError(f"{model_uri} is not a ticket classifier ({exc})") from exc
     return vocabulary_from(classifier, source=f"vectorizer of {model_uri}")
 
 

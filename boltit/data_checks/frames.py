@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from boltit.core.errors import BadInputError
+from boltit.core.tables import read_table
 
 TEXT = "text"
 CATEGORY = "category"
@@ -25,8 +26,6 @@ TEXT_KEY = "text_key"
 LABELS_FOR_TEXT = "labels_for_text"
 CLASS_ROWS = "rows"
 RATIO_TO_SMALLEST = "ratio_to_smallest"
-
-READABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
 
 # Whitespace other than a single space, or a run of two or more: replacing only these
 # leaves ordinary single spaces alone, which is 5x faster than rewriting every ``\s+``.
@@ -93,10 +92,10 @@ def read_ticket_file(
         BadInputError: The file is missing, unreadable, of an unknown kind, or lacks a
             named column.
     """
-    raw = read_table(path)
     wanted = {text_column: TEXT, label_column: CATEGORY}
     if priority_column:
         wanted[priority_column] = PRIORITY
+    raw = read_table(path, text_columns=list(wanted))
     missing = [name for name in wanted if name not in raw.columns]
     if missing:
         raise BadInputError(
@@ -109,27 +108,15 @@ def read_ticket_file(
     return frame
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a table file as it is.
+# The words of a logged prediction, read as written: a version "3" with a blank row
+# beside it would otherwise be inferred as the number 3.0.
+PREDICTION_TEXT_COLUMNS = ("id", TEXT, CATEGORY, PRIORITY, "model_version", "feedback_category")
+
+
+def read_prediction_file(path: Path) -> pd.DataFrame:
+    """Read an exported prediction log as it is: its words as text, its figures typed.
 
     Raises:
         BadInputError: The file is missing, unreadable or of an unknown kind.
     """
-    if not path.exists():
-        raise BadInputError(f"{path}: no such file")
-    if not path.is_file():
-        raise BadInputError(f"{path}: not a file")
-    suffix = path.suffix.lower()
-    if suffix not in READABLE_SUFFIXES:
-        raise BadInputError(
-            f"{path}: cannot read {suffix or 'files without a suffix'}; "
-            f"use one of {', '.join(READABLE_SUFFIXES)}"
-        )
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix in (".json", ".jsonl"):
-            return pd.read_json(path, lines=suffix == ".jsonl")
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException) as exc:
-        raise BadInputError(f"{path}: unreadable {suffix[1:]} file ({exc})") from exc
+    return read_table(path, text_columns=PREDICTION_TEXT_COLUMNS)

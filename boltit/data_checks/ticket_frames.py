@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -13,9 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from boltit.core.errors import BadInputError, NotFoundError
+from boltit.core.model_contract import (
+    PREDICTED_CATEGORY_COLUMN,
+    ModelContractError,
+    load_classifier,
+    read_eval_split,
+)
 from boltit.core.schema import Ticket
-
-EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
 
 PREDICTION_COLUMNS = [
     "id",
@@ -104,18 +107,12 @@ def training_run_baseline(client: MlflowClient, run_id: str, *, predictions: boo
     Raises:
         NotFoundError: The run or its evaluation split does not exist.
     """
-    from mlflow.exceptions import MlflowException
-
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            local = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
-            frame = pd.read_parquet(local)
-    except (MlflowException, OSError) as exc:
-        raise NotFoundError(
-            f"run {run_id}: no {EVAL_SPLIT_ARTIFACT} to use as baseline ({exc})"
-        ) from exc
-    if predictions and "predicted_category" in frame.columns:
-        frame = frame.assign(category=frame["predicted_category"])
+        frame = read_eval_split(client, run_id)
+    except ModelContractError as exc:
+        raise NotFoundError(f"no drift baseline: {exc}") from exc
+    if predictions and PREDICTED_CATEGORY_COLUMN in frame.columns:
+        frame = frame.assign(category=frame[PREDICTED_CATEGORY_COLUMN])
     return frame
 
 
@@ -131,14 +128,11 @@ def known_categories(
     if categories is not None:
         given = {c.strip() for c in categories if c.strip()}
         return dict.fromkeys(wanted, given)
-    import mlflow
-
     known: dict[str, set[str]] = {}
     for version in wanted:
         try:
-            model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-            classifier = model.unwrap_python_model().classifier  # type: ignore[attr-defined]
-            known[version] = {str(c) for c in classifier.categories}
+            classifier = load_classifier(f"models:/{model_name}/{version}")
+            known[version] = {str(c) for c in classifier.categories}  # type: ignore[attr-defined]
         except Exception:  # an unloadable version is itself the finding
             known[version] = set()
     return known

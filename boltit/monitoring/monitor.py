@@ -12,13 +12,13 @@ from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.errors import BoltitError
+from boltit.core.locks import LockKind, hold
 from boltit.core.settings import Settings
 from boltit.monitoring import cloudwatch
 from boltit.monitoring.feedback_sources import FeedbackSources, check_feedback
 from boltit.monitoring.respond import MONITOR_ACTOR, Response, respond
 from boltit.monitoring.rules import AlertConfig, load_alert_config
 from boltit.monitoring.status import MonitorStatus, collect_status
-from boltit.registry.locks import registry_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run_once(
     config = config or load_alert_config(settings)
     # One pass at a time per model: a second monitor acting on the same alert would open a
     # second incident and could roll back again, onto the version that just regressed.
-    with registry_lock(database, model_name=f"monitor:{settings.model_name}", holder=actor):
+    with hold(database, LockKind.monitor, model_name=settings.model_name, holder=actor):
         status = collect_status(settings=settings, database=database, client=client, config=config)
         response = respond(
             settings=settings,

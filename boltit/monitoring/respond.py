@@ -6,7 +6,6 @@ even if a later step fails.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,8 @@ from mlflow.exceptions import MlflowException
 from boltit.core import audit, flags
 from boltit.core.db import Database
 from boltit.core.errors import BoltitError
+from boltit.core.model_contract import ServedVersion
+from boltit.core.polling import wait_until
 from boltit.core.schema import Incident
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import AUTO_APPLY_FLAG, PRODUCTION
@@ -215,16 +216,76 @@ def respond(
     critical = status.incident_alerts()
     if not critical:
         return response
-    name = status.model_name
+    active = _active_incident(database, status)
+    if active is not None:
+        # One incident per regressed version: repeated passes add nothing and never re-act.
+        response.incident_id = active
+        response.notes.append(f"incident #{active} already covers v{status.production}")
+        return response
+    incident_id = _open_incident(database, status=status, critical=critical, actor=actor)
+    response.incident_id, response.opened = incident_id, True
+
+    # Runbook step 3 comes first: stop wrong categories being applied automatically.
+    _disable_auto_apply(
+        settings=settings,
+        database=database,
+        incident_id=incident_id,
+        critical=critical,
+        actor=actor,
+    )
+    response.auto_apply_disabled = True
+    # Runbook step 4: root-cause hints, recorded before any decision is taken on them.
+    _record_hints(settings=settings, database=database, status=status, incident_id=incident_id)
+    # Runbook step 5.
+    decision = decide_rollback(status)
+    response.decision = decision
+    _record_decision(
+        database=database, status=status, incident_id=incident_id, decision=decision, actor=actor
+    )
+    if not decision.rollback:
+        return response
+    assert decision.target is not None
+    _roll_back(
+        settings=settings,
+        database=database,
+        client=client,
+        status=status,
+        incident_id=incident_id,
+        decision=decision,
+        actor=actor,
+    )
+    response.rolled_back_to = decision.target
+    response.verified = _verify(
+        database=database,
+        client=client,
+        name=status.model_name,
+        incident_id=incident_id,
+        version=decision.target,
+        service_url=service_url,
+        timeout=verify_timeout,
+        actor=actor,
+    )
+    return response
+
+
+def _active_incident(database: Database, status: MonitorStatus) -> int | None:
+    """The open incident that already covers Production since its promotion, if any."""
     with database.session() as session:
         active = incidents.active_incident(
-            session, model_name=name, model_version=status.production, since=status.promoted_at
+            session,
+            model_name=status.model_name,
+            model_version=status.production,
+            since=status.promoted_at,
         )
-        if active is not None:
-            # One incident per regressed version: repeated passes add nothing and never re-act.
-            response.incident_id = active.id
-            response.notes.append(f"incident #{active.id} already covers v{status.production}")
-            return response
+        return active.id if active is not None else None
+
+
+def _open_incident(
+    database: Database, *, status: MonitorStatus, critical: list[rules.Evaluation], actor: str
+) -> int:
+    """Open the incident with the alerts, impact and detection figures on its timeline."""
+    name = status.model_name
+    with database.session() as session:
         incident = incidents.open_incident(
             session,
             title=f"Model regression: {name} v{status.production}: "
@@ -247,10 +308,17 @@ def respond(
                 message=evaluation.describe(),
                 details={"rule": evaluation.label, "value": evaluation.value},
             )
-        incident_id = incident.id
-    response.incident_id, response.opened = incident_id, True
+        return incident.id
 
-    # Runbook step 3 comes first: stop wrong categories being applied automatically.
+
+def _disable_auto_apply(
+    *,
+    settings: Settings,
+    database: Database,
+    incident_id: int,
+    critical: list[rules.Evaluation],
+    actor: str,
+) -> None:
     with database.session() as session:
         incident = _incident(session, incident_id)
         was_on = flags.read_flag(session, AUTO_APPLY_FLAG, default=settings.auto_apply_enabled)
@@ -264,9 +332,11 @@ def respond(
         message = "auto-apply disabled" if was_on else "auto-apply was already off; kept off"
         incidents.add_event(session, incident, kind=incidents.AUTO_APPLY_DISABLED, message=message)
         _audit_step(session, incident, actor=actor, step="disable_auto_apply", reason=message)
-    response.auto_apply_disabled = True
 
-    # Runbook step 4: root-cause hints, recorded before any decision is taken on them.
+
+def _record_hints(
+    *, settings: Settings, database: Database, status: MonitorStatus, incident_id: int
+) -> None:
     hints = root_cause_hints(settings=settings, database=database, status=status)
     with database.session() as session:
         incident = _incident(session, incident_id)
@@ -276,9 +346,16 @@ def respond(
             )
         incidents.update_details(incident, hints=[hint.key for hint in hints])
 
-    # Runbook step 5.
-    decision = decide_rollback(status)
-    response.decision = decision
+
+def _record_decision(
+    *,
+    database: Database,
+    status: MonitorStatus,
+    incident_id: int,
+    decision: RollbackDecision,
+    actor: str,
+) -> None:
+    """Mark Production regressed when it is, and say why on the timeline when not rolling back."""
     with database.session() as session:
         incident = _incident(session, incident_id)
         if decision.regressed and status.production:
@@ -295,29 +372,6 @@ def respond(
             incidents.add_event(
                 session, incident, kind=incidents.ROLLBACK_SKIPPED, message=decision.reason
             )
-            return response
-    assert decision.target is not None
-    _roll_back(
-        settings=settings,
-        database=database,
-        client=client,
-        status=status,
-        incident_id=incident_id,
-        decision=decision,
-        actor=actor,
-    )
-    response.rolled_back_to = decision.target
-    response.verified = _verify(
-        database=database,
-        client=client,
-        name=name,
-        incident_id=incident_id,
-        version=decision.target,
-        service_url=service_url,
-        timeout=verify_timeout,
-        actor=actor,
-    )
-    return response
 
 
 def _roll_back(
@@ -436,31 +490,21 @@ def wait_for_service_version(
 ) -> tuple[str | None, float]:
     """Poll ``/model/version`` until it reports ``version``; (last version seen, seconds waited)."""
     url = service_url.rstrip("/") + "/model/version"
-    started = time.monotonic()
     seen: str | None = None
     with httpx.Client(timeout=5.0) as http:
-        while True:
+
+        def serves_it() -> bool:
+            nonlocal seen
             try:
                 answer = http.get(url)
                 if answer.status_code == 200:
-                    seen = served_version(answer.json())
+                    seen = ServedVersion.model_validate(answer.json()).version
             except (httpx.HTTPError, ValueError):
                 pass  # the service may be busy swapping; keep polling until the deadline
-            waited = time.monotonic() - started
-            if seen == version or waited >= timeout:
-                return seen, waited
-            time.sleep(interval)
+            return seen == version
 
-
-def served_version(body: Any) -> str | None:
-    """The version in a ``/model/version`` answer (``{"version": ...}``, maybe nested)."""
-    if not isinstance(body, dict):
-        return None
-    for key in ("version", "model_version"):
-        if body.get(key) is not None:
-            return str(body[key])
-    production = body.get("production")
-    return served_version(production) if isinstance(production, dict) else None
+        waited = wait_until(serves_it, timeout=timeout, interval=interval)
+    return seen, timeout if waited is None else waited
 
 
 def impact_figures(status: MonitorStatus) -> dict[str, Any]:

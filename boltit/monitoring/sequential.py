@@ -103,6 +103,50 @@ def increments(baseline: float, drop: float) -> tuple[float, float, float]:
     return p0, math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))
 
 
+@dataclass(frozen=True)
+class Detection:
+    """The CUSUM over one or many feedback streams, one entry per stream."""
+
+    statistic: np.ndarray
+    """The statistic after the last labelled ticket."""
+    peak: np.ndarray
+    alarm_at: np.ndarray
+    """1-based index of the labelled ticket at which the statistic first crossed the
+    threshold, 0 where it never did."""
+
+
+def detect(
+    outcomes: np.ndarray, *, baseline: float | np.ndarray, config: SequentialConfig
+) -> Detection:
+    """The detector: the CUSUM over a (streams, tickets) boolean matrix, in feedback order.
+
+    The monitor runs it on Production's one stream (:func:`cusum`) and :func:`simulate` on
+    thousands, so the README's figures measure the test production runs.
+
+    The reset-at-zero recursion ``S_t = max(0, S_{t-1} + x_t)`` equals ``C_t - min(0,
+    min_{s<=t} C_s)`` with ``C`` the running sum of the steps (Lindley), which scores whole
+    streams without a Python loop over tickets.
+
+    Args:
+        outcomes: True where the model's category matched the agent's feedback.
+        baseline: H0 for every stream, or one per stream.
+        config: Drop to detect and alarm threshold.
+    """
+    outcomes = np.asarray(outcomes, dtype=bool)
+    streams, tickets = outcomes.shape
+    baselines = np.broadcast_to(np.asarray(baseline, dtype=float), (streams,))
+    steps = np.array([increments(float(value), config.drop)[1:] for value in baselines])
+    steps = steps.reshape(streams, 2)
+    if tickets == 0:
+        empty = np.zeros(streams)
+        return Detection(statistic=empty, peak=empty, alarm_at=np.zeros(streams, dtype=np.int64))
+    running = np.cumsum(np.where(outcomes, steps[:, :1], steps[:, 1:]), axis=1)
+    statistic = running - np.minimum(np.minimum.accumulate(running, axis=1), 0.0)
+    crossed = statistic >= config.threshold
+    alarm_at = np.where(crossed.any(axis=1), crossed.argmax(axis=1) + 1, 0)
+    return Detection(statistic=statistic[:, -1], peak=statistic.max(axis=1), alarm_at=alarm_at)
+
+
 def cusum(
     outcomes: Iterable[bool], *, baseline: float, config: SequentialConfig = SequentialConfig()
 ) -> SequentialResult:
@@ -114,24 +158,17 @@ def cusum(
             :func:`proven_lower_bound` where its evaluation set was small).
         config: Drop to detect and alarm threshold.
     """
-    p0, step_right, step_wrong = increments(baseline, config.drop)
-    statistic = peak = 0.0
-    observations = correct = 0
-    alarm_at: int | None = None
-    for outcome in outcomes:
-        observations += 1
-        correct += bool(outcome)
-        statistic = max(0.0, statistic + (step_right if outcome else step_wrong))
-        peak = max(peak, statistic)
-        if alarm_at is None and statistic >= config.threshold:
-            alarm_at = observations
+    stream = np.fromiter((bool(outcome) for outcome in outcomes), dtype=bool)
+    detection = detect(stream[np.newaxis, :], baseline=baseline, config=config)
+    p0 = increments(baseline, config.drop)[0]
+    alarm_at = int(detection.alarm_at[0]) or None
     return SequentialResult(
         baseline=p0,
         alternative=p0 - config.drop,
-        observations=observations,
-        correct=correct,
-        statistic=statistic,
-        peak=peak,
+        observations=len(stream),
+        correct=int(stream.sum()),
+        statistic=float(detection.statistic[0]),
+        peak=float(detection.peak[0]),
         threshold=config.threshold,
         alarm=alarm_at is not None,
         alarm_at=alarm_at,
@@ -152,26 +189,30 @@ class SimulationSummary:
     p95_delay: float | None
 
 
-def first_alarms(
-    outcomes: np.ndarray, *, baseline: float | np.ndarray, config: SequentialConfig
-) -> np.ndarray:
-    """Vectorised CUSUM over a (runs, tickets) boolean matrix; first alarm index (1-based) or 0.
-
-    ``baseline`` is one H0 for every run, or one per run.
-    """
-    runs, horizon = outcomes.shape
-    baselines = np.broadcast_to(np.asarray(baseline, dtype=float), (runs,))
-    steps_right, steps_wrong = np.empty(runs), np.empty(runs)
-    for index, value in enumerate(baselines):
-        _, steps_right[index], steps_wrong[index] = increments(float(value), config.drop)
-    statistic = np.zeros(runs)
-    alarm_at = np.zeros(runs, dtype=np.int64)
-    for index in range(horizon):
-        step = np.where(outcomes[:, index], steps_right, steps_wrong)
-        statistic = np.maximum(0.0, statistic + step)
-        fresh = (alarm_at == 0) & (statistic >= config.threshold)
-        alarm_at[fresh] = index + 1
-    return alarm_at
+def simulated_streams(
+    *,
+    proven_accuracy: float,
+    live_accuracy: float,
+    evaluation_rows: int | None,
+    runs: int,
+    horizon: int,
+    seed: int,
+    config: SequentialConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H0 per run, a (runs, horizon) matrix of right/wrong labelled tickets) as
+    :func:`simulate` draws them; arguments as there."""
+    rng = np.random.default_rng(seed)
+    if evaluation_rows is None:
+        baselines = np.full(runs, proven_accuracy)
+    else:
+        measured = rng.binomial(evaluation_rows, proven_accuracy, size=runs) / evaluation_rows
+        baselines = np.array(
+            [
+                proven_lower_bound(float(m), evaluation_rows, confidence=config.proven_confidence)
+                for m in measured
+            ]
+        )
+    return baselines, rng.random((runs, horizon)) < live_accuracy
 
 
 def simulate(
@@ -193,19 +234,16 @@ def simulate(
             the way validation measured it (binomial on that many rows) and tests against its
             lower bound, as the monitor does; None tests against the exact figure.
     """
-    rng = np.random.default_rng(seed)
-    if evaluation_rows is None:
-        baselines = np.full(runs, proven_accuracy)
-    else:
-        measured = rng.binomial(evaluation_rows, proven_accuracy, size=runs) / evaluation_rows
-        baselines = np.array(
-            [
-                proven_lower_bound(float(m), evaluation_rows, confidence=config.proven_confidence)
-                for m in measured
-            ]
-        )
-    outcomes = rng.random((runs, horizon)) < live_accuracy
-    alarm_at = first_alarms(outcomes, baseline=baselines, config=config)
+    baselines, outcomes = simulated_streams(
+        proven_accuracy=proven_accuracy,
+        live_accuracy=live_accuracy,
+        evaluation_rows=evaluation_rows,
+        runs=runs,
+        horizon=horizon,
+        seed=seed,
+        config=config,
+    )
+    alarm_at = detect(outcomes, baseline=baselines, config=config).alarm_at
     delays: Sequence[int] = alarm_at[alarm_at > 0].tolist()
     return SimulationSummary(
         runs=runs,

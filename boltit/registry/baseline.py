@@ -8,18 +8,12 @@ is cheaper and more faithful than refitting the baseline at validate time.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
-from boltit.registry.scoring import EVAL_SPLIT_ARTIFACT
-
-# Must match boltit.training.baseline.BASELINE_COLUMN (the registry does not import training).
-BASELINE_COLUMN = "baseline_category"
+from boltit.core.model_contract import BASELINE_COLUMN, ModelContractError, read_eval_split
 
 
 def logged_baseline(
@@ -33,12 +27,10 @@ def logged_baseline(
     """
     if not run_id:
         return None
-    with tempfile.TemporaryDirectory(prefix="boltit-baseline-") as folder:
-        try:
-            path = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
-            frame = pd.read_parquet(path)
-        except (MlflowException, OSError, ValueError):
-            return None
+    try:
+        frame = read_eval_split(client, run_id)
+    except ModelContractError:
+        return None
     if BASELINE_COLUMN not in frame.columns or "text" not in frame.columns:
         return None
     known = dict(zip(frame["text"].astype(str), frame[BASELINE_COLUMN].astype(str), strict=True))

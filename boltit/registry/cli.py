@@ -10,24 +10,43 @@ from rich.table import Table
 
 from boltit.core.actors import current_actor
 from boltit.core.console import err, out
-from boltit.core.context import AppContext, app_context
+from boltit.core.context import app_context
 from boltit.core.errors import BadInputError, GateFailedError
 from boltit.core.light import import_mlflow_light
 
 if TYPE_CHECKING:  # the registry stack imports mlflow (seconds); `boltit --help` needs none of it
     from boltit.registry.gates import GateReport
     from boltit.registry.sync import SyncOutcome
+    from boltit.registry.target import Target
 
 ACTOR_HELP = "Who the history records (default: the OS user)."
 MODEL_HELP = "Registered model (default: BOLTIT_MODEL_NAME)."
 
 
-def _context(ctx: typer.Context) -> AppContext:
+def _target(ctx: typer.Context, *, model: str | None, actor: str | None) -> Target:
     from boltit.registry.lookup import prepare_mlflow_for_cli
 
     context = app_context(ctx)
     prepare_mlflow_for_cli(context.settings)
-    return context
+    target: Target = {
+        "client": context.mlflow_client,
+        "database": context.database,
+        "name": model or context.settings.model_name,
+        "actor": current_actor(actor),
+        "settings": context.settings,
+    }
+    return target
+
+
+def _alias_move(ctx: typer.Context, *, model: str | None, actor: str | None) -> Target:
+    # Moving an alias needs no pandas/scipy (boltit.core.light): on call, seconds count.
+    import_mlflow_light()
+    return _target(ctx, model=model, actor=actor)
+
+
+def _print_manifests(uris: list[str]) -> None:
+    for uri in uris:
+        out.print(f"wrote {uri}")
 
 
 def _gate_table(report: GateReport) -> Table:
@@ -82,24 +101,19 @@ def register(app: typer.Typer) -> None:
         from boltit.registry.scoring import load_evaluation_file
         from boltit.registry.validate import validate
 
-        context = _context(ctx)
+        target = _target(ctx, model=model, actor=actor)
         frame = None
         if data is not None and _given(data):
             frame = load_evaluation_file(
                 Path(data), text_column=text_column, label_column=label_column
             )
-        name = model or context.settings.model_name
-        with err.status(f"validating v{version} of {name} against Production..."):
+        with err.status(f"validating v{version} of {target['name']} against Production..."):
             result = validate(
-                client=context.mlflow_client,
-                database=context.database,
-                name=name,
+                **target,
                 version=version,
-                actor=current_actor(actor),
                 data=frame,
                 data_label=str(Path(data).resolve()) if frame is not None and data else None,
                 min_accuracy=_fraction(min_accuracy, "--min-accuracy"),
-                settings=context.settings,
             )
         if result.evaluation is not None:
             seen = result.evaluation
@@ -128,21 +142,16 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Make VERSION serve: Production moves to it, the old one becomes previous."""
-        import_mlflow_light()  # an alias move needs no pandas/scipy (boltit.core.light)
+        target = _alias_move(ctx, model=model, actor=actor)
         from boltit.registry.promote import promote
 
-        context = _context(ctx)
-        name = model or context.settings.model_name
+        name = target["name"]
         with err.status(f"promoting v{version} of {name}..."):
             result = promote(
-                client=context.mlflow_client,
-                database=context.database,
-                name=name,
+                **target,
                 version=version,
-                actor=current_actor(actor),
                 reason=reason,
                 force=force or force_flag.strip().lower() in {"true", "1", "yes"},
-                settings=context.settings,
             )
         if not result.changed:
             out.print(f"v{result.version} already serves {name}; nothing changed")
@@ -152,8 +161,7 @@ def register(app: typer.Typer) -> None:
             f"{name}: Production v{result.previous or '-'} -> v{result.version}{forced}; "
             f"previous = v{result.previous or '-'}"
         )
-        for uri in result.manifests:
-            out.print(f"wrote {uri}")
+        _print_manifests(result.manifests)
 
     @app.command("rollback")
     def rollback_command(
@@ -172,21 +180,13 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Move Production back to previous (or --to VERSION)."""
-        import_mlflow_light()  # an alias move needs no pandas/scipy (boltit.core.light)
+        target = _alias_move(ctx, model=model, actor=actor)
         from boltit.registry.rollback import rollback
 
-        context = _context(ctx)
-        name = model or context.settings.model_name
+        name = target["name"]
         with err.status(f"rolling back {name}..."):
             result = rollback(
-                client=context.mlflow_client,
-                database=context.database,
-                name=name,
-                actor=current_actor(actor),
-                to_version=to if _given(to) else None,
-                reason=reason,
-                force=force,
-                settings=context.settings,
+                **target, to_version=to if _given(to) else None, reason=reason, force=force
             )
         forced = " (forced: " + "; ".join(g.message for g in result.guards) + ")"
         out.print(
@@ -194,8 +194,7 @@ def register(app: typer.Typer) -> None:
             f"{forced if result.forced else ''}; "
             f"previous = {'v' + result.previous if result.previous else 'none'}"
         )
-        for uri in result.manifests:
-            out.print(f"wrote {uri}")
+        _print_manifests(result.manifests)
 
     @app.command("history")
     def history_command(
@@ -239,30 +238,14 @@ def register(app: typer.Typer) -> None:
         """Record, gate and accept or revert Production changes made in the MLflow UI."""
         from boltit.registry.sync import sync, watch
 
-        context = _context(ctx)
-        name = model or context.settings.model_name
-        who = current_actor(actor)
+        target = _target(ctx, model=model, actor=actor)
+        name = target["name"]
         if watch_mode:
             err.print(f"watching {name} every {interval:g}s (Ctrl-C stops)")
-            watch(
-                client=context.mlflow_client,
-                database=context.database,
-                name=name,
-                actor=who,
-                settings=context.settings,
-                interval=interval,
-                max_cycles=max_cycles,
-                on_outcome=_print_outcome,
-            )
+            watch(**target, interval=interval, max_cycles=max_cycles, on_outcome=_print_outcome)
             return
         with err.status(f"checking {name} for changes made outside boltit..."):
-            outcomes = sync(
-                client=context.mlflow_client,
-                database=context.database,
-                name=name,
-                actor=who,
-                settings=context.settings,
-            )
+            outcomes = sync(**target)
         if not outcomes:
             out.print(f"{name}: registry and history agree; nothing to sync")
         for outcome in outcomes:

@@ -70,6 +70,39 @@ class SizeGate(_Gate):
     max_bytes: int = Field(500 * 1024 * 1024, gt=0)
 
 
+class InvarianceGate(_Gate):
+    """Share of perturbed evaluation tickets whose predicted category changed: fails when
+    its whole interval lies above ``max_changed`` (``boltit.registry.behaviour``)."""
+
+    max_changed: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
+class DirectionalGate(_Gate):
+    """Share of evidence edits that moved a category's probability the wrong way by more
+    than ``tolerance``: fails when its whole interval lies above ``max_violations``."""
+
+    max_violations: float = Field(default=0.05, ge=0.0, le=1.0)
+    tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
+class MinimumFunctionalityGate(_Gate):
+    """Share of canonical tickets of known categories misclassified: fails above ``max_failed``."""
+
+    max_failed: float = Field(default=0.10, ge=0.0, le=1.0)
+
+
+class BehaviourConfig(BaseModel):
+    """What the behavioural gates run on (their limits are on the gates)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: int = Field(default=60, ge=1, le=10_000)
+    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    evidence_words: int = Field(default=10, ge=1, le=100)
+    words_added: int = Field(default=3, ge=1, le=100)
+    cases: Path | None = None
+
+
 class Gates(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_accuracy: MinAccuracyGate
@@ -81,6 +114,12 @@ class Gates(BaseModel):
     latency_p95: LatencyGate
     model_size: SizeGate
     beats_baseline: BeatsBaselineGate = Field(default_factory=BeatsBaselineGate)
+    # Defaults, so a report recorded before these gates existed still reads back.
+    behaviour_invariance: InvarianceGate = Field(default_factory=InvarianceGate)
+    behaviour_directional: DirectionalGate = Field(default_factory=DirectionalGate)
+    behaviour_minimum_functionality: MinimumFunctionalityGate = Field(
+        default_factory=MinimumFunctionalityGate
+    )
 
 
 class BootstrapConfig(BaseModel):
@@ -116,6 +155,7 @@ class GateConfig(BaseModel):
     gates: Gates
     latency_samples: int = Field(50, ge=1, le=10_000)
     bootstrap: BootstrapConfig = BootstrapConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
     sync: SyncPolicy = SyncPolicy()
 
     def with_min_accuracy(self, value: float | None) -> GateConfig:

@@ -8,6 +8,8 @@ Drop gates are paired (``boltit.registry.paired``): a drop fails only when its b
 lies above 0 *and* the observed drop exceeds the gate's tolerance. The latency gate holds
 the candidate to the service's single-predict budget, and to a ratio of the champion's p95
 only above a floor, both timed in one process (``boltit.registry.scoring.score_versions``).
+The behavioural gates judge the counts ``boltit.registry.behaviour`` measured, by the share
+of failing cases and its interval.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from mlflow.models import EvaluationResult, MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
 from boltit.core.errors import BadInputError
+from boltit.registry.behaviour import BehaviourEvidence
+from boltit.registry.behaviour.share import Share
 from boltit.registry.gate_config import GateConfig, GateMode, MaxDropGate
 from boltit.registry.gate_evidence import ModelEvaluation
 from boltit.registry.paired import Drop, PairedDrops, paired_drops
 
 NO_CHAMPION = "no champion: nothing to compare with"
 NO_BASELINE = "no baseline predictions for these rows: nothing to compare with"
+NO_BEHAVIOUR = "not run"
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,7 @@ def evaluate_gates(
     config: GateConfig,
     latency_budget_ms: float,
     baseline: np.ndarray | None = None,
+    behaviour: BehaviourEvidence | None = None,
 ) -> GateReport:
     """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none).
 
@@ -196,6 +202,8 @@ def evaluate_gates(
             (``settings.single_predict_budget_ms``), the latency gate's absolute limit.
         baseline: The plain baseline's predicted category per row of ``candidate``
             (``beats_baseline``), or None when unknown for these rows.
+        behaviour: The candidate's behavioural checks (``boltit.registry.behaviour``);
+            None leaves the behavioural gates out of the report (nothing was measured).
 
     Raises:
         BadInputError: the two versions were not scored on the same rows.
@@ -305,6 +313,8 @@ def evaluate_gates(
     )
 
     results.append(_baseline_result(candidate, baseline, config))
+    if behaviour is not None:
+        results.extend(_behaviour_results(behaviour, config))
 
     return GateReport(
         candidate=candidate.version,
@@ -379,3 +389,69 @@ def _baseline_result(
         f"baseline accuracy {baseline_accuracy:.4f}, candidate {candidate.accuracy:.4f} "
         f"(observed: baseline minus candidate)",
     )
+
+
+def _share_result(
+    name: str, mode: GateMode, share: Share | None, limit: str, note: str, *, failed: bool
+) -> GateResult:
+    """A behavioural gate's verdict; ``failed`` is the caller's rule applied to ``share``."""
+    if mode == GateMode.DISABLED:
+        return GateResult(name, mode.value, None, None, limit, "disabled")
+    if share is None or share.total == 0:
+        return GateResult(name, mode.value, True, None, limit, note)
+    return GateResult(
+        name,
+        mode.value,
+        not failed,
+        share.observed,
+        limit,
+        note,
+        interval=share.interval,
+        level=share.confidence,
+    )
+
+
+def _behaviour_results(behaviour: BehaviourEvidence, config: GateConfig) -> list[GateResult]:
+    """Invariance and directional fail only when the whole interval of the failing share lies
+    above the limit (a few unlucky tickets are noise); minimum functionality fails when the
+    observed share of misclassified canonical tickets is above its limit (each case is
+    plain enough that any miss counts). An outcome is None only for a disabled gate."""
+    g = config.gates
+    invariance, directional, functionality = (
+        behaviour.invariance,
+        behaviour.directional,
+        behaviour.functionality,
+    )
+    changed = invariance.changed if invariance else None
+    violations = directional.violations if directional else None
+    misclassified = functionality.failed if functionality else None
+    max_changed = g.behaviour_invariance.max_changed
+    direction = g.behaviour_directional
+    max_failed = g.behaviour_minimum_functionality.max_failed
+    return [
+        _share_result(
+            "behaviour_invariance",
+            g.behaviour_invariance.mode,
+            changed,
+            f"share of perturbed tickets changing category: fails when CI > {max_changed:g}",
+            invariance.summary() if invariance else NO_BEHAVIOUR,
+            failed=changed is not None and changed.clearly_above(max_changed),
+        ),
+        _share_result(
+            "behaviour_directional",
+            direction.mode,
+            violations,
+            f"share of evidence edits moving P(category) the wrong way by more than "
+            f"{direction.tolerance:g}: fails when CI > {direction.max_violations:g}",
+            directional.summary() if directional else NO_BEHAVIOUR,
+            failed=violations is not None and violations.clearly_above(direction.max_violations),
+        ),
+        _share_result(
+            "behaviour_minimum_functionality",
+            g.behaviour_minimum_functionality.mode,
+            misclassified,
+            f"share of canonical tickets misclassified <= {max_failed:g}",
+            functionality.summary() if functionality else NO_BEHAVIOUR,
+            failed=misclassified is not None and (misclassified.observed or 0.0) > max_failed,
+        ),
+    ]

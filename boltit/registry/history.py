@@ -15,6 +15,7 @@ from boltit.core.schema import AuditEvent
 
 if TYPE_CHECKING:  # `boltit history` reads only the project database: no MLflow import
     from mlflow import MlflowClient
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
 
 REGISTRY_ACTIONS = ["validate", "promote", "rollback", "registry_sync", "sync_revert"]
 # Events after which ``to_version`` held Production.
@@ -84,26 +85,10 @@ def record_event(
     action: str,
     actor: str,
     model_name: str,
-    from_version: str | None = None,
-    to_version: str | None = None,
-    reason: str | None = None,
-    forced: bool = False,
-    details: dict[str, Any] | None = None,
-    at: datetime | None = None,
+    **fields: Unpack[audit.EventFields],
 ) -> AuditEvent:
     """Write the history row in the caller's transaction and refresh the tag summary."""
-    event = audit.record(
-        session,
-        action=action,
-        actor=actor,
-        model_name=model_name,
-        from_version=from_version,
-        to_version=to_version,
-        reason=reason,
-        forced=forced,
-        details=details,
-        at=at,
-    )
+    event = audit.record(session, action=action, actor=actor, model_name=model_name, **fields)
     summarise_on_model(client, name=model_name, key=action, text=event_summary(event))
     return event
 

@@ -9,12 +9,12 @@ from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError, GateFailedError
+from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
 from boltit.registry.history import record_event
 from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
-from boltit.registry.locks import registry_lock
 from boltit.registry.lookup import aliases, get_version, registry_errors
 from boltit.registry.manifests import check_bucket, write_manifests
 from boltit.registry.transitions import move_production
@@ -36,12 +36,12 @@ def promote(
     *,
     client: MlflowClient,
     database: Database,
+    settings: Settings,
     name: str,
     version: str | int,
     actor: str,
     reason: str | None = None,
     force: bool = False,
-    settings: Settings | None = None,
 ) -> PromotionResult:
     """Make ``version`` serve: old Production becomes ``previous``, stages follow.
 
@@ -51,7 +51,6 @@ def promote(
     Promotions of one model are serialised by a database lock, so racing promotions
     each see the other's result.
     """
-    settings = settings or load_settings()
     version = str(version).strip()
     reason = reason.strip() if reason and reason.strip() else None
     if force and reason is None:
@@ -66,7 +65,7 @@ def promote(
     unloadable = None if served else load_failure(name=name, version=version)
 
     refused: str | None = None
-    with registry_lock(database, model_name=name, holder=actor) as session:
+    with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
         current = aliases(client, name=name)
         serving = current.get(PRODUCTION)
         if serving == version and unloadable is None:

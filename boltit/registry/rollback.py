@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError, BoltitError, GateFailedError, NotFoundError
+from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION
 from boltit.registry.history import record_event, served_before, serving_timeline
 from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
-from boltit.registry.locks import registry_lock
 from boltit.registry.lookup import aliases, get_version
 from boltit.registry.manifests import check_bucket, write_manifests
 from boltit.registry.rollback_guard import Guard, version_guards
@@ -49,12 +49,12 @@ def rollback(
     *,
     client: MlflowClient,
     database: Database,
+    settings: Settings,
     name: str,
     actor: str,
     to_version: str | int | None = None,
     reason: str | None = None,
     force: bool = False,
-    settings: Settings | None = None,
 ) -> RollbackResult:
     """Reassign ``Production`` to ``previous`` or to ``to_version`` (a version that served).
 
@@ -63,7 +63,6 @@ def rollback(
     a reason; GateFailedError (recorded as a refused ``rollback``) when a guard fires and
     ``force`` is not given. No alias moves then.
     """
-    settings = settings or load_settings()
     reason = reason.strip() if reason and reason.strip() else None
     if force and reason is None:
         raise BadInputError("--force needs a --reason; forced rollbacks are audited")
@@ -72,7 +71,7 @@ def rollback(
         get_version(client, name=name, version=wanted)
     check_bucket(settings)
 
-    with registry_lock(database, model_name=name, holder=actor) as session:
+    with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
         current = aliases(client, name=name)
         serving = current.get(PRODUCTION)
         if serving is None:

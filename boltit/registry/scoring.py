@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +11,19 @@ from typing import Any, cast
 
 import mlflow
 import pandas as pd
+from cachetools import LRUCache
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from boltit.core.errors import BadInputError
+from boltit.core.model_contract import (
+    EVAL_SPLIT_ARTIFACT,
+    EvalSplitMissingError,
+    EvalSplitUnreadableError,
+    load_classifier,
+    read_eval_split,
+)
+from boltit.core.tables import read_table
 from boltit.registry.gate_evidence import ModelEvaluation, score_predictions
-from boltit.registry.lookup import registry_errors
-
-EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
 
 
 @dataclass
@@ -37,20 +41,15 @@ def _folder_bytes(path: Path) -> int:
 
 # A registered version's artifacts never change, so a long-running sync --watch (and
 # one validation after another) need not download and unpack the same version again.
-_CACHE: OrderedDict[tuple[str, str, str], LoadedVersion] = OrderedDict()
-_CACHE_SIZE = 4
+_CACHE: LRUCache[tuple[str, str, str], LoadedVersion] = LRUCache(maxsize=4)
 
 
 def load_version_cached(*, name: str, version: str) -> LoadedVersion:
     """``load_version`` through a small in-process cache keyed by registry, model, version."""
     key = (mlflow.get_registry_uri(), name, str(version))
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    loaded = load_version(name=name, version=version)
-    _CACHE[key] = loaded
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    loaded = _CACHE.get(key)
+    if loaded is None:
+        loaded = _CACHE[key] = load_version(name=name, version=version)
     return loaded
 
 
@@ -61,8 +60,7 @@ def load_version(*, name: str, version: str) -> LoadedVersion:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
             size = _folder_bytes(local)
-            pyfunc_model = mlflow.pyfunc.load_model(str(local))
-            classifier = pyfunc_model.unwrap_python_model().classifier
+            classifier = load_classifier(str(local))
         except Exception as exc:  # any failure to load means: this version cannot serve
             message = str(getattr(exc, "message", exc)).strip().splitlines()
             detail = message[0] if message else type(exc).__name__
@@ -78,36 +76,28 @@ def logged_evaluation_split(
     """The held-out tickets the version's training run logged."""
     if not run_id:
         raise BadInputError(f"version {version} has no training run; pass --data")
-    with tempfile.TemporaryDirectory(prefix="boltit-eval-") as folder:
-        try:
-            path = client.download_artifacts(run_id, EVAL_SPLIT_ARTIFACT, folder)
-        except MlflowException as exc:
-            raise BadInputError(
-                f"version {version} has no logged {EVAL_SPLIT_ARTIFACT}; pass --data"
-            ) from exc
-        except OSError as exc:
-            raise BadInputError(
-                f"cannot read {EVAL_SPLIT_ARTIFACT} of version {version}: {exc}; pass --data"
-            ) from exc
-        with registry_errors(f"cannot read {EVAL_SPLIT_ARTIFACT} of version {version}"):
-            frame = pd.read_parquet(path)
+    try:
+        frame = read_eval_split(client, run_id)
+    except EvalSplitMissingError as exc:
+        raise BadInputError(
+            f"version {version} has no logged {EVAL_SPLIT_ARTIFACT}; pass --data"
+        ) from exc
+    except EvalSplitUnreadableError as exc:
+        raise BadInputError(f"version {version}: {exc}; pass --data") from exc
     return check_evaluation_frame(frame, source=f"{EVAL_SPLIT_ARTIFACT} of version {version}")
 
 
 def load_evaluation_file(
     path: Path, *, text_column: str = "text", label_column: str = "category"
 ) -> pd.DataFrame:
-    """Held-out tickets from a CSV or Parquet file, renamed to ``text`` / ``category``."""
+    """Held-out tickets from a ticket file, renamed to ``text`` / ``category``.
+
+    The file is read as ``train --data`` and ``check-data`` read it (``boltit.core.tables``).
+    """
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"evaluation data {path} does not exist")
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise BadInputError(f"cannot read evaluation data {path}: {exc}") from exc
+    frame = read_table(path, text_columns=(text_column, label_column))
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
         raise BadInputError(

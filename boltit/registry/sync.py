@@ -21,17 +21,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.errors import BoltitError
+from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PRODUCTION, STAGE_ARCHIVED, STAGE_PRODUCTION
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.history import record_event, recorded_production
-from boltit.registry.locks import registry_lock
 from boltit.registry.lookup import aliases, registry_errors
 from boltit.registry.manifests import write_manifests
 from boltit.registry.rollback_guard import Guard, version_guards
@@ -43,6 +44,11 @@ from boltit.registry.verdicts import (
     recorded_config,
     recorded_verdict,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
+
+    from boltit.registry.target import Target
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ def sync_once(
         action = policy.on_gate_pass if gates_passed else policy.on_gate_fail
 
     now = datetime.now(UTC)
-    with registry_lock(database, model_name=name, holder=actor) as session:
+    with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
         if detect_change(client, database, name=name) != change:
             return None  # someone moved it again meanwhile; the next sync sees the new state
         moved_at = utcnow()
@@ -239,27 +245,19 @@ def sync_once(
             details["judged"] = "guarded"
         if guards:
             details["guards"] = [g.to_dict() for g in guards]
-        record_event(
-            session,
-            client,
-            action="registry_sync",
-            actor=actor,
-            model_name=name,
-            from_version=change.recorded,
-            to_version=change.version,
-            reason=why,
-            details=details,
-            at=moved_at,
-        )
+        # A revert is also a move of its own, back to the recorded version.
+        moves = [("registry_sync", change.recorded, change.version)]
         if outcome == "reverted":
+            moves.append(("sync_revert", change.version, change.recorded))
+        for action_name, from_version, to_version in moves:
             record_event(
                 session,
                 client,
-                action="sync_revert",
+                action=action_name,
                 actor=actor,
                 model_name=name,
-                from_version=change.version,
-                to_version=change.recorded,
+                from_version=from_version,
+                to_version=to_version,
                 reason=why,
                 details=details,
                 at=moved_at,
@@ -284,26 +282,12 @@ def sync_once(
 
 
 def sync(
-    *,
-    client: MlflowClient,
-    database: Database,
-    name: str,
-    actor: str,
-    settings: Settings,
-    config: GateConfig | None = None,
-    max_changes: int = 10,
+    *, config: GateConfig | None = None, max_changes: int = 10, **target: Unpack[Target]
 ) -> list[SyncOutcome]:
     """Handle every pending outside change (bounded, in case something keeps moving it)."""
     outcomes: list[SyncOutcome] = []
     for _ in range(max_changes):
-        outcome = sync_once(
-            client=client,
-            database=database,
-            name=name,
-            actor=actor,
-            settings=settings,
-            config=config,
-        )
+        outcome = sync_once(**target, config=config)
         if outcome is None:
             break
         outcomes.append(outcome)
@@ -312,22 +296,16 @@ def sync(
 
 def watch(
     *,
-    client: MlflowClient,
-    database: Database,
-    name: str,
-    actor: str,
-    settings: Settings,
     interval: float,
     max_cycles: int | None = None,
     on_outcome: Callable[[SyncOutcome], None] | None = None,
+    **target: Unpack[Target],
 ) -> int:
     """Poll every ``interval`` seconds (stage changes fire no webhook); returns changes seen."""
     seen = 0
     cycle = 0
     while max_cycles is None or cycle < max_cycles:
-        for outcome in sync(
-            client=client, database=database, name=name, actor=actor, settings=settings
-        ):
+        for outcome in sync(**target):
             seen += 1
             if on_outcome:
                 on_outcome(outcome)

@@ -20,7 +20,7 @@ from boltit.core.evaluation_sets import (
     row_digests,
     training_digests,
 )
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.vocabulary import (
     PRODUCTION,
     TAG_VALIDATION_STATUS,
@@ -28,6 +28,7 @@ from boltit.core.vocabulary import (
     VALIDATION_PASSED,
 )
 from boltit.registry.baseline import logged_baseline
+from boltit.registry.behaviour import check_behaviour
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.gate_evidence import ModelEvaluation
 from boltit.registry.gates import GateReport, GateResult, evaluate_gates
@@ -249,13 +250,13 @@ def validate(
     *,
     client: MlflowClient,
     database: Database,
+    settings: Settings,
     name: str,
     version: str | int,
     actor: str,
     data: pd.DataFrame | Path | str | None = None,
     data_label: str | None = None,
     min_accuracy: float | None = None,
-    settings: Settings | None = None,
     config: GateConfig | None = None,
     champion_version: Any = _CURRENT_PRODUCTION,
     mark: bool = True,
@@ -277,7 +278,6 @@ def validate(
         champion_version: version to compare with; defaults to the ``Production`` alias.
         mark: set ``challenger``/Staging on a pass (sync passes False).
     """
-    settings = settings or load_settings()
     version = str(version).strip()
     gate_config = (config or load_gate_config(settings.gates_config)).with_min_accuracy(
         min_accuracy
@@ -323,6 +323,10 @@ def validate(
         auto_apply_threshold=auto_apply_threshold,
         latency_samples=gate_config.latency_samples,
     )
+    # The candidate alone: behaviour is judged against fixed expectations, not the champion.
+    behaviour = check_behaviour(
+        loaded[version].classifier, frame["text"].tolist(), config=gate_config
+    )
     report = evaluate_gates(
         candidate=candidate,
         champion=champion,
@@ -331,6 +335,7 @@ def validate(
         baseline=logged_baseline(
             client, run_id=candidate_version.run_id, texts=frame["text"].tolist()
         ),
+        behaviour=behaviour,
     )
 
     now = datetime.now(UTC)
@@ -353,6 +358,7 @@ def validate(
         "report": report.to_dict(),
         "candidate": candidate.to_dict(),
         "champion": None if champion is None else champion.to_dict(),
+        "behaviour": behaviour.to_dict(),
     }
     status = VALIDATION_PASSED if report.passed else VALIDATION_FAILED
     artifact: str | None = None

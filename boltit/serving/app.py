@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from boltit.core.db import Database
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.tracking import configure_mlflow
 from boltit.serving.auth import ServiceAuth
 from boltit.serving.bounds import BodyLimits
@@ -21,14 +21,18 @@ from boltit.serving.contract import install_contract
 from boltit.serving.errors import REQUEST_ID_HEADER, install_error_handlers
 from boltit.serving.prometheus import ServiceMetrics
 from boltit.serving.routes import admin, classify, flags, health, metrics, model, tickets, webhooks
-from boltit.serving.service import ServingService
+from boltit.serving.service import CollectorFactory, ServingService
 
 # A caller's own request id is kept when it is short and plain, so logs can be joined.
 _CALLER_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, collectors: Sequence[CollectorFactory] = ()) -> FastAPI:
     """Build the service for ``settings``; the lifespan loads the model and starts followers.
+
+    Args:
+        collectors: builders of extra Prometheus collectors for ``/metrics``, each called
+            with the service once it exists.
 
     Raises:
         InsecureStartError: no client token is configured and ``BOLTIT_INSECURE_OPEN`` is off.
@@ -37,7 +41,9 @@ def create_app(settings: Settings) -> FastAPI:
     auth.check_startup()  # before anything opens: an open service must be asked for
     client = configure_mlflow(settings)
     database = Database(settings.database_url)
-    service = ServingService(settings=settings, client=client, database=database)
+    service = ServingService(
+        settings=settings, client=client, database=database, collectors=collectors
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -76,11 +82,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """Uvicorn's ``--factory`` entry: settings from the environment, built when called."""
-    return create_app(load_settings())
 
 
 class RequestMetrics:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import mlflow.pyfunc
+from boltit.core.model_contract import ModelContractError, TicketClassifierLike, load_classifier
 
 WARM_UP_TICKETS = (
     "my laptop does not turn on after the update",
@@ -24,12 +24,6 @@ PREDICT_SLICE_CHARS = 100_000
 
 class ModelLoadError(Exception):
     """A model version that cannot be loaded or does not answer like a ticket classifier."""
-
-
-class TicketClassifierLike(Protocol):
-    """What serving needs from ``boltit.training.model.TicketClassifier``."""
-
-    def predict_frame(self, texts: Sequence[str], *, probabilities: bool = False) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +121,9 @@ def load_predictor(model_uri: str) -> Predictor:
         ModelLoadError: the artifact is missing or broken, or it is not a ticket classifier.
     """
     try:
-        pyfunc_model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load {model_uri}: {exc}") from exc
-    try:
-        classifier = pyfunc_model.unwrap_python_model().classifier
-    except Exception as exc:
-        raise ModelLoadError(
-            f"{model_uri} is not a BoltIT ticket classifier (no unwrapped classifier): {exc}"
-        ) from exc
-    if not callable(getattr(classifier, "predict_frame", None)):
-        raise ModelLoadError(f"{model_uri} classifier has no predict_frame")
+        classifier = load_classifier(model_uri)
+    except ModelContractError as exc:
+        raise ModelLoadError(str(exc)) from exc
     predictor = Predictor(classifier)
     predictor.warm()
     return predictor

@@ -18,24 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from boltit.core.polling import wait_until
 
 SUPERVISOR_ENV = "BOLTIT_SUPERVISOR_PID"  # set by the supervisor, read by its workers
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCH_INTERVAL = 1.0  # seconds between parent checks where prctl is unavailable
-
-
-def worker_app() -> FastAPI:
-    """Uvicorn's factory in each worker: tie the worker to its supervisor, then build the app."""
-    supervisor = os.environ.get(SUPERVISOR_ENV)
-    if supervisor and int(supervisor) != os.getpid():  # a single-process run has no supervisor
-        die_with_parent(int(supervisor))
-    from boltit.serving.app import app_from_environment
-
-    return app_from_environment()
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -88,12 +76,12 @@ def stop_process_group(process: subprocess.Popen[bytes], *, timeout: float = 10)
     group = process.pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout)
     # The leader's own children may still be shutting down after it exits.
-    while time.monotonic() < deadline and _group_alive(group):
-        time.sleep(0.1)
+    left = max(0.0, timeout - (time.monotonic() - started))
+    wait_until(lambda: not _group_alive(group), timeout=left, interval=0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
     if process.poll() is None:

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonDict
 
+from boltit.core.model_contract import ServedVersion
+
 DEFAULT_MAX_TEXT_CHARS = 20_000
 DEFAULT_MAX_BATCH = 256
 
@@ -132,16 +134,6 @@ class BatchClassificationPublic(BaseModel):
     results: list[ClassificationPublic]
 
 
-class ModelVersionPublic(BaseModel):
-    """The version this replica serves."""
-
-    name: str
-    version: str
-    alias: str
-    run_id: str | None
-    loaded_at: datetime
-
-
 class LoadFailurePublic(BaseModel):
     """A version this replica refused to serve."""
 
@@ -155,8 +147,8 @@ class HealthPublic(BaseModel):
     """Liveness: the process answers, plus what it serves and what failed to load."""
 
     status: Literal["ok", "degraded"]
-    model: ModelVersionPublic | None
-    challenger: ModelVersionPublic | None
+    model: ServedVersion | None
+    challenger: ServedVersion | None
     load_errors: list[LoadFailurePublic]
     registry_error: str | None
     flags: dict[str, bool]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mlflow import MlflowClient
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from boltit.core import flags
@@ -27,6 +28,10 @@ from boltit.serving.ticket_writer import ShadowScorer, ticket_writer
 # event loop keeps answering (/ready, small requests); below it, the thread hop costs more
 # than the prediction (see bench/).
 INLINE_MAX_CHARS = 2_000
+
+# Builds one more collector for /metrics from the running service: how the composition root
+# adds the monitor's alert rules without serving importing monitoring.
+CollectorFactory = Callable[["ServingService"], Collector]
 
 
 class NoModelError(Exception):
@@ -60,7 +65,14 @@ class Classification:
 class ServingService:
     """Everything one replica runs: alias followers, flag watcher, ticket writer, metrics."""
 
-    def __init__(self, *, settings: Settings, client: MlflowClient, database: Database) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: MlflowClient,
+        database: Database,
+        collectors: Sequence[CollectorFactory] = (),
+    ) -> None:
         self.settings = settings
         self.database = database
         use_challenger = settings.shadow_enabled or settings.canary_percent > 0
@@ -92,14 +104,11 @@ class ServingService:
             database, after_commit=self.shadow.submit if self.shadow else None
         )
         self.metrics = ServiceMetrics(database=database, models=self.loaded_models)
-        # The monitor's alert rules on /metrics (store-only; no registry calls per scrape).
-        from boltit.monitoring.alert_collector import AlertCollector
+        for build in collectors:
+            self.metrics.add_collector(build(self))
 
-        self.metrics.add_collector(
-            AlertCollector(settings=settings, database=database, production=self._served_version)
-        )
-
-    def _served_version(self) -> str | None:
+    def served_version(self) -> str | None:
+        """The Production version loaded now, if any."""
         model = self.production
         return model.version if model is not None else None
 

@@ -17,9 +17,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-# The column of the logged evaluation split holding the plain baseline's predictions, so
-# validation can compare the model with it row by row without refitting.
-BASELINE_COLUMN = "baseline_category"
+# The eval-split column holding the plain baseline's predictions; validation reads it back.
+from boltit.core.model_contract import BASELINE_COLUMN as BASELINE_COLUMN
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ DataOption = Annotated[
     str | None,
     typer.Option(
         "--data",
-        help="CSV or Parquet file of labelled tickets; the built-in generator when omitted "
-        "or empty (MLproject passes '').",
+        help="Ticket file (.csv, .tsv, .parquet, .json, .jsonl); the built-in generator "
+        "when omitted or empty (MLproject passes '').",
     ),
 ]
 TextColumn_ = Annotated[str, typer.Option(help="Column holding the ticket text.")]
@@ -217,7 +217,7 @@ def _run(
     other_label: str = "Other",
 ) -> None:
     from boltit.training.model import ModelConfig
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
     context = app_context(ctx)
     # The model's input example is validated by downloading it; no bars in our output.
@@ -230,20 +230,22 @@ def _run(
         out.print(f"skipped {dataset.dropped_rows:,} rows without text or label")
     with _progress() as step:
         result = train(
+            TrainRequest(
+                dataset=dataset,
+                config=TrainConfig(
+                    model=ModelConfig(seed=seed),
+                    min_class_rows=min_class_rows,
+                    other_label=other_label,
+                ),
+                register=not no_register,
+                source=source,
+                allow_failing_data=allow_failing_data,
+                evaluation_additions=evaluation_additions,
+            ),
             settings=context.settings,
             client=context.mlflow_client,
-            dataset=dataset,
-            config=TrainConfig(
-                model=ModelConfig(seed=seed),
-                min_class_rows=min_class_rows,
-                other_label=other_label,
-            ),
-            register=not no_register,
-            source=source,
-            allow_failing_data=allow_failing_data,
             database=context.database,
             progress=step,
-            evaluation_additions=evaluation_additions,
         )
     _report(result, context.settings.model_name)
 

@@ -1,9 +1,9 @@
 """Training data sources, each giving one validated frame.
 
-Sources: a CSV or Parquet file with column mapping, the built-in generator, and the
-labelled tickets of the ticket store. Every frame has columns ``text`` and ``category``,
-plus ``priority`` and ``created_at`` when the source has them. Every bad input is a
-``BadInputError`` whose message is one line naming the problem.
+Sources: a ticket file (CSV, TSV, Parquet, JSON, JSON Lines) with column mapping, the
+built-in generator, and the labelled tickets of the ticket store. Every frame has columns
+``text`` and ``category``, plus ``priority`` and ``created_at`` when the source has them.
+Every bad input is a ``BadInputError`` whose message is one line naming the problem.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError
+from boltit.core.tables import read_table
 from boltit.core.tickets import labelled_tickets
 from boltit.training.generator import generate_tickets
 
@@ -25,8 +25,6 @@ TEXT = "text"
 CATEGORY = "category"
 PRIORITY = "priority"
 CREATED_AT = "created_at"
-SUFFIXES = (".csv", ".parquet")
-_SNIFF_BYTES = 64 * 1024
 
 
 @dataclass
@@ -80,7 +78,7 @@ def load_file(
     label_column: str = CATEGORY,
     priority_column: str | None = None,
 ) -> TicketDataset:
-    """Read a CSV or Parquet ticket export and map its columns to the standard frame.
+    """Read a ticket export (``boltit.core.tables.READABLE_SUFFIXES``) and map its columns.
 
     Args:
         path: The file.
@@ -94,7 +92,9 @@ def load_file(
             single category.
     """
     path = Path(path)
-    raw = _read(path)
+    text_columns = [text_column, label_column, priority_column or PRIORITY]
+    # The model learns from strings; other columns keep their types (created_at as dates).
+    raw = read_table(path, text_columns=text_columns)
     mapping = {text_column: TEXT, label_column: CATEGORY}
     if priority_column:
         mapping[priority_column] = PRIORITY
@@ -203,41 +203,3 @@ def _strings(column: pd.Series) -> pd.Series:
     values = column.astype("object").where(column.notna(), None)
     text = values.map(lambda v: None if v is None else str(v).strip())
     return text.where(text.fillna("").str.len() > 0, None).astype("object")
-
-
-def _read(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise BadInputError(f"data file not found: {path}")
-    if not path.is_file():
-        raise BadInputError(f"{path}: not a file")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise BadInputError(
-            f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .csv or .parquet"
-        )
-    if path.stat().st_size == 0:
-        raise BadInputError(f"{path}: the dataset is empty (0 bytes)")
-    if suffix == ".parquet":
-        try:
-            return pd.read_parquet(path)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise BadInputError(f"{path}: unreadable Parquet file ({_first_line(exc)})") from exc
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if b"\x00" in head:
-        raise BadInputError(f"{path}: unreadable bytes (binary data, not CSV text)")
-    try:
-        return pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=True)
-    except UnicodeDecodeError as exc:
-        raise BadInputError(
-            f"{path}: unreadable bytes (not UTF-8 text: byte 0x{exc.object[exc.start]:02x}); "
-            "save the file as UTF-8"
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise BadInputError(f"{path}: the dataset is empty (no header or rows)") from exc
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise BadInputError(f"{path}: unreadable CSV file ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

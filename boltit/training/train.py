@@ -31,6 +31,7 @@ from boltit.core.actors import current_actor
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError, GateFailedError, RegistryUnavailableError
 from boltit.core.evaluation_sets import EvaluationSet
+from boltit.core.model_contract import EVAL_SPLIT_ARTIFACT, PREDICTED_CATEGORY_COLUMN
 from boltit.core.settings import Settings
 from boltit.core.tracking import ensure_experiment
 from boltit.training.baseline import BASELINE_COLUMN, Baselines, fit_baselines
@@ -39,7 +40,7 @@ from boltit.training.evaluate import Evaluation, confusion_matrix_png, evaluate,
 from boltit.training.holdout import Holdout, plan_holdout
 from boltit.training.holdout import split as split  # re-exported: bench/ splits the same way
 from boltit.training.model import ModelConfig, TicketClassifier
-from boltit.training.rare import DEFAULT_OTHER, fold_rare_categories
+from boltit.training.rare import DEFAULT_OTHER, Folding, fold_rare_categories
 from boltit.training.selection import SearchSpace, Selection, load_search_space
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # since it calls ``set_model`` when run).
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 DATA_CHECKS_ARTIFACT = "data_checks/training_data.json"
-EVAL_SPLIT_ARTIFACT = "evaluation/eval_split.parquet"
 SEARCH_ARTIFACT = "model_selection/candidates.json"
 FOLDED_ARTIFACT = "data_checks/folded_categories.json"
 HEADLINE_METRICS = (
@@ -124,42 +124,61 @@ class TrainResult:
     folded_categories: dict[str, int] = field(default_factory=dict)
 
 
-def train(
-    *,
-    settings: Settings,
-    client: MlflowClient,
-    dataset: TicketDataset,
-    config: TrainConfig | None = None,
-    register: bool = True,
-    source: str = "cli",
-    allow_failing_data: bool = False,
-    database: Database | None = None,
-    actor: str | None = None,
-    progress: Progress | None = None,
-    evaluation_additions: pd.DataFrame | None = None,
-) -> TrainResult:
-    """Check the data, fit, evaluate, log one MLflow run and register a new version.
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train, under which rules, and on whose behalf.
 
-    The run is measured on the model's evaluation set. The first training of a model fixes
-    it (a stratified ``config.test_size`` share of ``dataset``); later runs fit on every
-    given row whose text the set does not hold. Every run records the digests of its
-    training rows and its ``training_cutoff``.
-
-    Args:
-        settings: Project settings (model name, threshold, experiment).
-        client: MLflow client bound to the configured stores.
+    Attributes:
         dataset: Validated training data.
         config: Split, model and measurement settings.
         register: Register a new version of ``settings.model_name``.
         source: Who asked (``cli``, ``mlproject``, ``retrain``, ``demo``...); a version tag.
         allow_failing_data: Train even when the data-quality suite fails; the override is
             recorded as tag ``data_checks_overridden=true``.
-        database: Project database; a ``train`` audit event is recorded when given.
         actor: Who is recorded in the audit event; the OS user by default.
-        progress: Called with a short description of each step.
         evaluation_additions: Rows (``text``, ``category``, optional ``priority``) to add
             to the model's evaluation set before measuring (``retrain``'s new arrivals);
             the grown set is a new revision logged by this run.
+    """
+
+    dataset: TicketDataset
+    config: TrainConfig = field(default_factory=TrainConfig)
+    register: bool = True
+    source: str = "cli"
+    allow_failing_data: bool = False
+    actor: str | None = None
+    evaluation_additions: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """The measured classifier of a run, before it is registered."""
+
+    metrics: dict[str, float]
+    model_uri: str
+
+
+def train(
+    request: TrainRequest,
+    *,
+    settings: Settings,
+    client: MlflowClient,
+    database: Database | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Check the data, fit, evaluate, log one MLflow run and register a new version.
+
+    The run is measured on the model's evaluation set. The first training of a model fixes
+    it (a stratified ``config.test_size`` share of the dataset); later runs fit on every
+    given row whose text the set does not hold. Every run records the digests of its
+    training rows and its ``training_cutoff``.
+
+    Args:
+        request: The data, how to fit it, and the run's provenance.
+        settings: Project settings (model name, threshold, experiment).
+        client: MLflow client bound to the configured stores.
+        database: Project database; a ``train`` audit event is recorded when given.
+        progress: Called with a short description of each step.
 
     Raises:
         GateFailedError: The training data failed its checks and no override was given.
@@ -167,127 +186,42 @@ def train(
         BadInputError: Too few rows or categories are left to fit on once the
             evaluation set's rows are excluded.
     """
-    config = config or TrainConfig()
     step = progress or (lambda _message: None)
     started = time.perf_counter()
-    folding = fold_rare_categories(
-        dataset.frame, min_rows=config.min_class_rows, other=config.other_label
-    )
-    if folding.folded:
-        step(folding.describe(config.min_class_rows))
-        dataset = replace(dataset, frame=folding.frame, _digest=None)
-        if evaluation_additions is not None:
-            # New arrivals join the evaluation set under the labels the model learns.
-            evaluation_additions = evaluation_additions.assign(
-                **{
-                    CATEGORY: evaluation_additions[CATEGORY].where(
-                        ~evaluation_additions[CATEGORY].isin(list(folding.folded)),
-                        folding.other,
-                    )
-                }
-            )
-    frame = dataset.frame
-
-    step("checking training data")
-    suite = _run_data_checks(frame)
+    request, folding = _fold_rare_categories(request, step)
+    suite = _check_data(request, step)
+    overridden = suite is not None and not suite.success
     data_checks_seconds = time.perf_counter() - started
-    if suite is not None and not suite.success and not allow_failing_data:
-        failed = ", ".join(o.label for o in suite.failures)  # names failing categories
-        raise GateFailedError(
-            f"training data failed its checks ({failed}); nothing was trained or registered "
-            "(fix the data, pass --min-class-rows N to fold categories with fewer than N "
-            f"rows into {config.other_label!r} (--other-label), or --allow-failing-data)"
-        )
 
     began = datetime.now(UTC)
-    holdout = _plan(client, settings, dataset, evaluation_additions, config, began)
-    train_frame, eval_frame = holdout.train_frame, holdout.evaluation
-    cutoff = evaluation_sets.cutoff_of(train_frame, started=began)
+    holdout = _plan(
+        client, settings, request.dataset, request.evaluation_additions, request.config, began
+    )
+    cutoff = evaluation_sets.cutoff_of(holdout.train_frame, started=began)
     try:
-        experiment_id = ensure_experiment(client, settings)
-        with mlflow.start_run(experiment_id=experiment_id) as run:
+        with mlflow.start_run(experiment_id=ensure_experiment(client, settings)) as run:
             run_id = run.info.run_id
-            mlflow.set_tags(
-                {
-                    "source": source,
-                    "data_hash": dataset.digest,
-                    "git_commit": git_commit(),
-                    evaluation_sets.TAG_TRAINING_CUTOFF: cutoff.isoformat(),
-                }
+            evaluation_set = _log_inputs(
+                request, holdout=holdout, suite=suite, folding=folding, cutoff=cutoff, step=step
             )
-            if suite is not None and not suite.success:
-                mlflow.set_tag("data_checks_overridden", "true")
-            step("recording the evaluation set, params and dataset lineage")
-            evaluation_set = _record_evaluation_set(holdout)
-            _log_params(dataset, holdout, evaluation_set, config)
-            _log_datasets(dataset, train_frame, evaluation_set)
-            evaluation_sets.log_training_digests(train_frame[TEXT])
-            if suite is not None:
-                mlflow.log_dict(suite.to_dict(), DATA_CHECKS_ARTIFACT)
-            mlflow.log_params(
-                {"min_class_rows": config.min_class_rows, "other_label": config.other_label}
+            fitted = _fit_and_measure(
+                request,
+                holdout=holdout,
+                settings=settings,
+                step=step,
+                data_checks_seconds=data_checks_seconds,
             )
-            if folding.folded:
-                mlflow.log_dict(folding.folded, FOLDED_ARTIFACT)
-
-            step(f"fitting on {len(train_frame):,} tickets")
-            fit_started = time.perf_counter()
-            classifier = TicketClassifier.fit(
-                train_frame[TEXT].tolist(),
-                train_frame[CATEGORY].tolist(),
-                train_frame[PRIORITY].tolist() if PRIORITY in train_frame.columns else None,
-                config=config.model,
-                search=config.search,
+            version = _publish(
+                client,
+                request,
+                settings=settings,
+                run_id=run_id,
+                fitted=fitted,
+                holdout=holdout,
+                evaluation_set=evaluation_set,
+                overridden=overridden,
+                step=step,
             )
-            fit_seconds = time.perf_counter() - fit_started
-            if classifier.selection is not None:
-                _log_selection(classifier.selection)
-
-            step(f"evaluating on the {len(eval_frame):,} tickets of the evaluation set")
-            evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
-            metrics = dict(evaluation.metrics)
-            metrics["fit_seconds"] = fit_seconds
-            metrics["data_checks_seconds"] = data_checks_seconds
-            metrics["excluded_evaluation_rows"] = float(holdout.excluded)
-            step("fitting the baselines on the same rows")
-            baselines = fit_baselines(
-                train_frame[TEXT].tolist(),
-                train_frame[CATEGORY].tolist(),
-                eval_frame[TEXT].tolist(),
-                eval_frame[CATEGORY].tolist(),
-            )
-            metrics.update(baselines.metrics(metrics["accuracy"]))
-            step("measuring single-ticket latency")
-            metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
-            mlflow.log_metrics(metrics)
-            step("logging evaluation artifacts")
-            _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame, baselines)
-
-            step("logging the model")
-            model_info = _log_model(classifier, eval_frame)
-            version = None
-            if register:
-                step(f"registering a version of {settings.model_name}")
-                version = _register(
-                    client,
-                    settings=settings,
-                    model_uri=model_info.model_uri,
-                    run_id=run_id,
-                    dataset=dataset,
-                    source=source,
-                    metrics=metrics,
-                    overridden=suite is not None and not suite.success,
-                    measured_on=(
-                        f"Fitted on {len(train_frame):,} of them ({holdout.excluded:,} excluded: "
-                        f"the evaluation set holds them); measured on the model's evaluation "
-                        f"set (revision {evaluation_set.revision}, {evaluation_set.rows:,} rows, "
-                        f"digest {evaluation_set.digest[:12]})."
-                    ),
-                )
-            # A run that registers nothing only grows a set the model already has.
-            if holdout.changed and (register or holdout.base is not None):
-                evaluation_sets.ensure_registered_model(client, settings.model_name)
-                evaluation_sets.point_model_at(client, settings.model_name, evaluation_set)
             seconds = time.perf_counter() - started
             mlflow.log_metric("train_total_seconds", seconds)
     except MlflowException as exc:
@@ -295,46 +229,28 @@ def train(
             f"MLflow at {settings.tracking_uri} failed: {exc.message}"
         ) from exc
 
-    model_uri = f"models:/{settings.model_name}/{version}" if version else model_info.model_uri
     if database is not None:
-        with database.session() as session:
-            audit.record(
-                session,
-                action="train",
-                actor=current_actor(actor),
-                model_name=settings.model_name if version else None,
-                to_version=version,
-                reason=f"trained from {dataset.source}",
-                forced=suite is not None and not suite.success,
-                details={
-                    "run_id": run_id,
-                    "source": source,
-                    "data_hash": dataset.digest,
-                    "data_rows": dataset.rows,
-                    "train_rows": len(train_frame),
-                    "excluded_evaluation_rows": holdout.excluded,
-                    "evaluation_set": {
-                        "uri": evaluation_set.uri,
-                        "digest": evaluation_set.digest,
-                        "rows": evaluation_set.rows,
-                        "revision": evaluation_set.revision,
-                        "added": holdout.added,
-                    },
-                    "accuracy": metrics["accuracy"],
-                    "macro_f1": metrics["macro_f1"],
-                    "registered": version is not None,
-                },
-            )
+        _audit_training(
+            database,
+            request,
+            settings=settings,
+            run_id=run_id,
+            version=version,
+            holdout=holdout,
+            evaluation_set=evaluation_set,
+            metrics=fitted.metrics,
+            overridden=overridden,
+        )
     return TrainResult(
         run_id=run_id,
         model_version=version,
-        metrics=metrics,
-        model_uri=model_uri,
-        data_hash=dataset.digest,
-        rows=dataset.rows,
+        metrics=fitted.metrics,
+        model_uri=f"models:/{settings.model_name}/{version}" if version else fitted.model_uri,
+        data_hash=request.dataset.digest,
+        rows=request.dataset.rows,
         data_checks_passed=None if suite is None else suite.success,
         seconds=seconds,
-        train_rows=len(train_frame),
+        train_rows=len(holdout.train_frame),
         excluded_evaluation_rows=holdout.excluded,
         evaluation_rows=evaluation_set.rows,
         evaluation_added=holdout.added,
@@ -344,6 +260,212 @@ def train(
         training_cutoff=cutoff,
         folded_categories=folding.folded,
     )
+
+
+def _fold_rare_categories(request: TrainRequest, step: Progress) -> tuple[TrainRequest, Folding]:
+    """Relabel categories under ``min_class_rows`` before anything looks at the data."""
+    config = request.config
+    folding = fold_rare_categories(
+        request.dataset.frame, min_rows=config.min_class_rows, other=config.other_label
+    )
+    if not folding.folded:
+        return request, folding
+    step(folding.describe(config.min_class_rows))
+    additions = request.evaluation_additions
+    if additions is not None:
+        # New arrivals join the evaluation set under the labels the model learns.
+        additions = additions.assign(
+            **{
+                CATEGORY: additions[CATEGORY].where(
+                    ~additions[CATEGORY].isin(list(folding.folded)), folding.other
+                )
+            }
+        )
+    dataset = replace(request.dataset, frame=folding.frame, _digest=None)
+    return replace(request, dataset=dataset, evaluation_additions=additions), folding
+
+
+def _check_data(request: TrainRequest, step: Progress) -> Any:
+    """The training-data suite's verdict; refuses failing data unless overridden."""
+    step("checking training data")
+    suite = _run_data_checks(request.dataset.frame)
+    if suite is not None and not suite.success and not request.allow_failing_data:
+        failed = ", ".join(o.label for o in suite.failures)  # names failing categories
+        raise GateFailedError(
+            f"training data failed its checks ({failed}); nothing was trained or registered "
+            "(fix the data, pass --min-class-rows N to fold categories with fewer than N "
+            f"rows into {request.config.other_label!r} (--other-label), or --allow-failing-data)"
+        )
+    return suite
+
+
+def _log_inputs(
+    request: TrainRequest,
+    *,
+    holdout: Holdout,
+    suite: Any,
+    folding: Folding,
+    cutoff: datetime,
+    step: Progress,
+) -> EvaluationSet:
+    """Tags, params, the evaluation set and the dataset lineage of the active run."""
+    dataset, config = request.dataset, request.config
+    mlflow.set_tags(
+        {
+            "source": request.source,
+            "data_hash": dataset.digest,
+            "git_commit": git_commit(),
+            evaluation_sets.TAG_TRAINING_CUTOFF: cutoff.isoformat(),
+        }
+    )
+    if suite is not None and not suite.success:
+        mlflow.set_tag("data_checks_overridden", "true")
+    step("recording the evaluation set, params and dataset lineage")
+    evaluation_set = _record_evaluation_set(holdout)
+    _log_params(dataset, holdout, evaluation_set, config)
+    _log_datasets(dataset, holdout.train_frame, evaluation_set)
+    evaluation_sets.log_training_digests(holdout.train_frame[TEXT])
+    if suite is not None:
+        mlflow.log_dict(suite.to_dict(), DATA_CHECKS_ARTIFACT)
+    mlflow.log_params({"min_class_rows": config.min_class_rows, "other_label": config.other_label})
+    if folding.folded:
+        mlflow.log_dict(folding.folded, FOLDED_ARTIFACT)
+    return evaluation_set
+
+
+def _fit_and_measure(
+    request: TrainRequest,
+    *,
+    holdout: Holdout,
+    settings: Settings,
+    step: Progress,
+    data_checks_seconds: float,
+) -> _Fitted:
+    """Fit, measure against the evaluation set and the baselines, and log the model."""
+    config = request.config
+    train_frame, eval_frame = holdout.train_frame, holdout.evaluation
+    step(f"fitting on {len(train_frame):,} tickets")
+    fit_started = time.perf_counter()
+    classifier = TicketClassifier.fit(
+        train_frame[TEXT].tolist(),
+        train_frame[CATEGORY].tolist(),
+        train_frame[PRIORITY].tolist() if PRIORITY in train_frame.columns else None,
+        config=config.model,
+        search=config.search,
+    )
+    fit_seconds = time.perf_counter() - fit_started
+    if classifier.selection is not None:
+        _log_selection(classifier.selection)
+
+    step(f"evaluating on the {len(eval_frame):,} tickets of the evaluation set")
+    evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
+    metrics = dict(evaluation.metrics)
+    metrics["fit_seconds"] = fit_seconds
+    metrics["data_checks_seconds"] = data_checks_seconds
+    metrics["excluded_evaluation_rows"] = float(holdout.excluded)
+    step("fitting the baselines on the same rows")
+    baselines = fit_baselines(
+        train_frame[TEXT].tolist(),
+        train_frame[CATEGORY].tolist(),
+        eval_frame[TEXT].tolist(),
+        eval_frame[CATEGORY].tolist(),
+    )
+    metrics.update(baselines.metrics(metrics["accuracy"]))
+    step("measuring single-ticket latency")
+    metrics.update(measure_latency(classifier, eval_frame[TEXT], config.latency_samples))
+    mlflow.log_metrics(metrics)
+    step("logging evaluation artifacts")
+    _log_evaluation_artifacts(evaluation, eval_frame, predictions, train_frame, baselines)
+
+    step("logging the model")
+    model_info = _log_model(classifier, eval_frame)
+    return _Fitted(metrics=metrics, model_uri=model_info.model_uri)
+
+
+def _publish(
+    client: MlflowClient,
+    request: TrainRequest,
+    *,
+    settings: Settings,
+    run_id: str,
+    fitted: _Fitted,
+    holdout: Holdout,
+    evaluation_set: EvaluationSet,
+    overridden: bool,
+    step: Progress,
+) -> str | None:
+    """Register the version when asked, and point the model at a new evaluation set."""
+    version = None
+    if request.register:
+        step(f"registering a version of {settings.model_name}")
+        version = _register(
+            client,
+            settings=settings,
+            model_uri=fitted.model_uri,
+            run_id=run_id,
+            dataset=request.dataset,
+            source=request.source,
+            metrics=fitted.metrics,
+            overridden=overridden,
+            measured_on=_measured_on(holdout, evaluation_set),
+        )
+    # A run that registers nothing only grows a set the model already has.
+    if holdout.changed and (request.register or holdout.base is not None):
+        evaluation_sets.ensure_registered_model(client, settings.model_name)
+        evaluation_sets.point_model_at(client, settings.model_name, evaluation_set)
+    return version
+
+
+def _measured_on(holdout: Holdout, evaluation_set: EvaluationSet) -> str:
+    return (
+        f"Fitted on {len(holdout.train_frame):,} of them ({holdout.excluded:,} excluded: "
+        f"the evaluation set holds them); measured on the model's evaluation "
+        f"set (revision {evaluation_set.revision}, {evaluation_set.rows:,} rows, "
+        f"digest {evaluation_set.digest[:12]})."
+    )
+
+
+def _audit_training(
+    database: Database,
+    request: TrainRequest,
+    *,
+    settings: Settings,
+    run_id: str,
+    version: str | None,
+    holdout: Holdout,
+    evaluation_set: EvaluationSet,
+    metrics: dict[str, float],
+    overridden: bool,
+) -> None:
+    dataset = request.dataset
+    with database.session() as session:
+        audit.record(
+            session,
+            action="train",
+            actor=current_actor(request.actor),
+            model_name=settings.model_name if version else None,
+            to_version=version,
+            reason=f"trained from {dataset.source}",
+            forced=overridden,
+            details={
+                "run_id": run_id,
+                "source": request.source,
+                "data_hash": dataset.digest,
+                "data_rows": dataset.rows,
+                "train_rows": len(holdout.train_frame),
+                "excluded_evaluation_rows": holdout.excluded,
+                "evaluation_set": {
+                    "uri": evaluation_set.uri,
+                    "digest": evaluation_set.digest,
+                    "rows": evaluation_set.rows,
+                    "revision": evaluation_set.revision,
+                    "added": holdout.added,
+                },
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+                "registered": version is not None,
+            },
+        )
 
 
 def _plan(
@@ -562,16 +684,16 @@ def _log_evaluation_artifacts(
             evaluation.confusion, evaluation.classes, root / "confusion_matrix.png"
         )
         mlflow.log_artifact(str(root / "confusion_matrix.png"), "evaluation")
-        split_path = root / "eval_split.parquet"
+        split_path = root / Path(EVAL_SPLIT_ARTIFACT).name
         columns = [c for c in (TEXT, CATEGORY, PRIORITY) if c in eval_frame.columns]
         logged = eval_frame[columns].copy()
-        logged["predicted_category"] = predictions["category"].to_numpy()
+        logged[PREDICTED_CATEGORY_COLUMN] = predictions["category"].to_numpy()
         logged["confidence"] = predictions["confidence"].to_numpy()
         logged[BASELINE_COLUMN] = baselines.tfidf_svm
         if PRIORITY in eval_frame.columns:
             logged["predicted_priority"] = predictions["priority"].to_numpy()
         logged.to_parquet(split_path, index=False)
-        mlflow.log_artifact(str(split_path), "evaluation")
+        mlflow.log_artifact(str(split_path), str(Path(EVAL_SPLIT_ARTIFACT).parent))
     mlflow.log_text(evaluation.report, "evaluation/classification_report.txt")
     mlflow.log_dict(
         {

@@ -81,8 +81,8 @@ def test_check_data_fails_bad_file_and_names_the_checks(
             ["tickets.csv", "--text-column", "body"],
             "no column 'body', 'category'; columns are 'Document'",
         ),
-        (["garbage.parquet"], "unreadable parquet file"),
-        (["notes.txt"], "cannot read .txt"),
+        (["garbage.parquet"], "unreadable Parquet file"),
+        (["notes.txt"], "unsupported file type '.txt'; use one of .csv, .tsv, .parquet"),
         (["tickets.csv", "--from-store"], "either a PATH or --from-store"),
         ([], "either a PATH or --from-store"),
     ],
@@ -102,6 +102,7 @@ def test_check_data_bad_input_is_one_clear_error(
     assert "\n" not in result.error
 
 
+@pytest.mark.e2e
 def test_real_entry_point_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "BOLTIT_STATE_DIR": str(tmp_path / "state")}
     command = [str(Path(sys.executable).parent / "boltit"), "check-data", "missing.csv"]
@@ -120,32 +121,16 @@ def test_check_data_prediction_log_from_store(
     recent = _confident(good_tickets.head(300), 1)
     store_tickets(database, recent, start=now - timedelta(days=2), spacing=timedelta(minutes=1))
     categories = ",".join(sorted(good_tickets["category"].unique()))
+    command = ["check-data", "--from-store", "--days", "3", "--suite", "prediction_log"]
+    command += ["--categories", categories]
 
-    ok = run_cli(
-        "check-data",
-        "--from-store",
-        "--days",
-        "3",
-        "--suite",
-        "prediction_log",
-        "--categories",
-        categories,
-    )
+    ok = run_cli(*command)
     assert ok.exit_code == 0, ok.output + ok.error
     assert "prediction_log on 300 rows" in ok.output
 
     late = recent.head(1).assign(latency_ms=-3.0)
     store_tickets(database, late, start=now + timedelta(hours=1), prefix="future")
-    bad = run_cli(
-        "check-data",
-        "--from-store",
-        "--days",
-        "3",
-        "--suite",
-        "prediction_log",
-        "--categories",
-        categories,
-    )
+    bad = run_cli(*command)
     assert bad.exit_code == 1
     assert "latency_non_negative" in bad.error and "no_future_timestamps" in bad.error
 

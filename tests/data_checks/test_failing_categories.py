@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-import uuid
-
 import pandas as pd
 import pytest
 
-from boltit.app.cli import main
 from boltit.core import tickets
 from boltit.core.db import Database
-from boltit.core.schema import Ticket
+from boltit.core.schema import Ticket, utcnow
 from boltit.core.settings import Settings
 from boltit.data_checks.config import TrainingDataConfig
 from boltit.data_checks.suites import run_training_data_suite
 from boltit.training.generator import CATEGORIES
+from tests.console_script import run_boltit
+from tests.monitoring.tickets import ticket_row
 
 PRINTER_TICKETS = [
     "the printer on floor 3 jams on every page",
@@ -48,25 +46,16 @@ def test_per_category_checks_name_the_failing_categories(good_tickets: pd.DataFr
 def _store_printer_feedback(database: Database) -> None:
     with database.session() as session:
         for text in PRINTER_TICKETS:
-            ticket_id = uuid.uuid4().hex
-            session.add(
-                Ticket(
-                    id=ticket_id,
-                    text=text,
-                    category="Hardware",
-                    priority=None,
-                    confidence=0.6,
-                    model_name="ticket-classifier",
-                    model_version="1",
-                    latency_ms=1.0,
-                    auto_applied=False,
-                    reason="below threshold",
-                )
+            row = ticket_row(
+                text=text, category="Hardware", confidence=0.6, version="1", created_at=utcnow()
             )
+            session.add(Ticket(**row))
             session.flush()
-            tickets.add_feedback(session, ticket_id, category="Printers", new_category=True)
+            tickets.add_feedback(session, row["id"], category="Printers", new_category=True)
 
 
+@pytest.mark.integration  # retrain opens the MLflow store before it refuses
+@pytest.mark.integration  # `retrain` opens the MLflow store before it refuses
 def test_retrain_refusal_names_the_category(
     settings: Settings,
     database: Database,
@@ -76,11 +65,8 @@ def test_retrain_refusal_names_the_category(
     _store_printer_feedback(database)
     monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setattr(sys, "argv", ["boltit", "retrain", "--rows", "1600", "--no-register"])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    err = capsys.readouterr().err
-    assert exited.value.code == 1, err
+    code, _, err = run_boltit(monkeypatch, capsys, "retrain", "--rows", "1600", "--no-register")
+    assert code == 1, err
     assert "min_rows_per_class (Printers)" in err
     assert "class_imbalance_ratio (Printers)" in err
     assert len(err.strip().splitlines()) == 1, err

@@ -23,9 +23,11 @@ Cli = Callable[..., CliResult]
 def registered(settings: Settings, mlflow_client: MlflowClient) -> tuple[str, str]:
     """(run id, version) of a small model trained on generated tickets."""
     from boltit.training.data import from_generator
-    from boltit.training.train import train
+    from boltit.training.train import TrainRequest, train
 
-    result = train(settings=settings, client=mlflow_client, dataset=from_generator(1500, seed=61))
+    result = train(
+        TrainRequest(dataset=from_generator(1500, seed=61)), settings=settings, client=mlflow_client
+    )
     assert result.model_version is not None
     return result.run_id, result.model_version
 

@@ -32,7 +32,7 @@ AMBIGUITY = 0.05
 def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
     from boltit.training.data import TicketDataset
     from boltit.training.generator import generate_tickets
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
     state_dir = tmp_path_factory.mktemp("trained") / "state"
     settings = load_settings(
@@ -50,13 +50,15 @@ def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
                 TRAINING_ROWS, seed=seed, label_noise=noise, ambiguity=AMBIGUITY
             )
             result = train(
+                TrainRequest(
+                    dataset=TicketDataset(frame, source=f"generator:seed={seed}", name="generated"),
+                    config=TrainConfig(latency_samples=20),
+                    allow_failing_data=True,
+                    actor="test",
+                ),
                 settings=settings,
                 client=client,
-                dataset=TicketDataset(frame, source=f"generator:seed={seed}", name="generated"),
-                config=TrainConfig(latency_samples=20),
                 database=database,
-                actor="test",
-                allow_failing_data=True,
             )
             assert result.model_version is not None
             accuracy[result.model_version] = result.metrics["accuracy"]

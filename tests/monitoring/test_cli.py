@@ -83,6 +83,7 @@ def test_monitor_needs_once_or_watch(
     assert "--once or --watch" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # `monitor status` reads Production from the MLflow store
 def test_monitor_status_and_model_metrics_show_the_rules(
     cli_env: Settings, database: Database
 ) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -27,13 +27,17 @@ from boltit.app.cli import build_app
 from boltit.core import audit, flags
 from boltit.core.clients import ClientFile
 from boltit.core.db import Database
+from boltit.core.model_contract import ServedVersion
+from boltit.core.polling import wait_until
+from boltit.core.ports import free_port
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import AUTO_APPLY_FLAG, PRODUCTION
 from boltit.registry.promote import promote
 from boltit.training.generator import generate_tickets
-from tests.conftest import free_port
 from tests.monitoring.conftest import AMBIGUITY, TrainedState
+
+pytestmark = pytest.mark.e2e
 
 BOLTIT = Path(sys.executable).with_name("boltit")
 Trained = tuple[Settings, MlflowClient, Database, TrainedState]
@@ -113,22 +117,23 @@ def _wait_for_version(
     process: subprocess.Popen[bytes] | None = None,
     log: Path | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout
     seen = None
-    while time.monotonic() < deadline:
+
+    def serves_it() -> bool:
+        nonlocal seen
         if process is not None and process.poll() is not None:
             text = log.read_text() if log else ""
             pytest.fail(f"service exited with {process.returncode}:\n{text[-3000:]}")
         try:
             answer = httpx.get(f"{url}/model/version", timeout=5)
             if answer.status_code == 200:
-                seen = answer.json()["version"]
-                if seen == version:
-                    return
+                seen = ServedVersion.model_validate(answer.json()).version
         except httpx.HTTPError:
             pass
-        time.sleep(0.25)
-    pytest.fail(f"service still serves v{seen}, not v{version}, after {timeout} s")
+        return seen == version
+
+    if wait_until(serves_it, timeout=timeout, interval=0.25) is None:
+        pytest.fail(f"service still serves v{seen}, not v{version}, after {timeout} s")
 
 
 def _classify_with_feedback(
@@ -152,14 +157,13 @@ def _classify_with_feedback(
 
 def _swap_recorded(database: Database, *, version: str, after: datetime) -> bool:
     """The replica audits its swap right after it; allow it a moment to commit."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def recorded() -> bool:
         with database.session() as session:
             swaps = audit.history(session, actions=["model_swap"], since=after)
-        if any(event.to_version == version for event in swaps):
-            return True
-        time.sleep(0.25)
-    return False
+        return any(event.to_version == version for event in swaps)
+
+    return wait_until(recorded, timeout=15, interval=0.25) is not None
 
 
 def _accuracy(answers: list[dict[str, object]], frame: pd.DataFrame) -> float:
@@ -236,14 +240,20 @@ def test_a_forced_bad_version_is_detected_disabled_rolled_back_and_reviewed(
     assert httpx.get(f"{service}/model/version", timeout=10).json()["version"] == "1"
     with database.session() as session:
         assert flags.read_flag(session, AUTO_APPLY_FLAG, default=True) is False
-    deadline = time.monotonic() + 5
-    while True:
-        answer = httpx.post(
-            f"{service}/classify", json={"text": v1_frame.iloc[0]["text"]}, headers=agent_headers
-        ).json()
-        if not answer["auto_applied"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    answers: list[dict[str, Any]] = []
+
+    def applied_by_hand() -> bool:
+        answers.append(
+            httpx.post(
+                f"{service}/classify",
+                json={"text": v1_frame.iloc[0]["text"]},
+                headers=agent_headers,
+            ).json()
+        )
+        return not answers[-1]["auto_applied"]
+
+    wait_until(applied_by_hand, timeout=5, interval=0.2)
+    answer = answers[-1]
     assert answer["model_version"] == "1"
     assert answer["auto_applied"] is False and "turned off" in answer["reason"]
 

@@ -55,6 +55,7 @@ def _label_all(database: Database, *, client: str | None, category: str) -> None
             add_feedback(session, ticket_id, category=category, client=client)
 
 
+@pytest.mark.integration  # `monitor status` opens the MLflow store
 def test_monitor_status_reports_a_flood_and_ignored_labels_and_audits_once(
     settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

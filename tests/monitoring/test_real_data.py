@@ -63,38 +63,28 @@ def _train_validate_promote(
     from boltit.registry.promote import promote
     from boltit.registry.validate import validate
     from boltit.training.data import TicketDataset
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
-    result = train(
-        settings=settings,
-        client=client,
+    request = TrainRequest(
         dataset=TicketDataset(training, source="real-data subset", name="it_service_tickets"),
         config=TrainConfig(latency_samples=20),
-        database=database,
-        actor="test",
         allow_failing_data=True,
+        actor="test",
     )
+    result = train(request, settings=settings, client=client, database=database)
     assert result.model_version is not None
     version = str(result.model_version)
-    verdict = validate(
-        client=client,
-        database=database,
-        name=settings.model_name,
-        version=version,
-        actor="test",
-        min_accuracy=0.80,
-        settings=settings,
-    )
+    common: dict[str, Any] = {
+        "client": client,
+        "database": database,
+        "name": settings.model_name,
+        "version": version,
+        "actor": "test",
+        "settings": settings,
+    }
+    verdict = validate(**common, min_accuracy=0.80)
     assert verdict.passed, [r for r in verdict.report.results if r.passed is False]
-    promote(
-        client=client,
-        database=database,
-        name=settings.model_name,
-        version=version,
-        actor="test",
-        reason="validated on the real tickets",
-        settings=settings,
-    )
+    promote(**common, reason="validated on the real tickets")
     return version
 
 

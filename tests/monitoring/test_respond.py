@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from mlflow import MlflowClient
 
 from boltit.core import audit, flags
 from boltit.core.db import Database
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import AUTO_APPLY_FLAG, PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS
 from boltit.monitoring import incidents
 from boltit.monitoring.monitor import run_once
+from boltit.monitoring.respond import wait_for_service_version
 from boltit.monitoring.rules import Level
 from boltit.registry.promote import promote
 from tests.monitoring.conftest import TrainedState
@@ -300,3 +306,56 @@ def test_the_response_on_a_postgres_project_database(trained: Trained, postgres_
         )
     finally:
         database.dispose()
+
+
+class _Replica(BaseHTTPRequestHandler):
+    """A replica's ``/model/version``: swapping (503), then the old version, then the new."""
+
+    answers: ClassVar[list[tuple[int, dict[str, object]]]] = []
+
+    def do_GET(self) -> None:
+        status, body = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _served(version: str) -> dict[str, object]:
+    return {
+        "name": "ticket-classifier",
+        "version": version,
+        "alias": PRODUCTION,
+        "run_id": None,
+        "loaded_at": "2026-01-01T00:00:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("answers", "seen"),
+    [
+        ([(503, {"detail": "swapping"}), (200, _served("2")), (200, _served("1"))], "1"),
+        # Another shape of answer is not a version: the wait never reads one from it.
+        ([(200, {"production": {"version": "1"}})], None),
+    ],
+)
+def test_the_rollback_check_reads_the_replica_s_version_answer(
+    answers: list[tuple[int, dict[str, object]]], seen: str | None
+) -> None:
+    _Replica.answers = list(answers)
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Replica)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        served, waited = wait_for_service_version(url, version="1", timeout=1.5, interval=0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert served == seen
+    assert (waited < 1.5) if seen == "1" else (waited == 1.5)

@@ -8,21 +8,24 @@ the copies only read from, apart from uniquely named validation reports).
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.app.cli import main
 from boltit.core.db import Database
 from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
 from tests.conftest import PROJECT_ENV
+from tests.console_script import Boltit, run_boltit
+from tests.postgres import throwaway_database
 
 # The generator's tickets are hard on purpose (a good small model scores ~0.8), so tests
 # set limits that a real model passes and a shuffled-label one (~1/8 accuracy) fails.
@@ -65,18 +68,24 @@ def shuffled_tickets(rows: int, *, seed: int) -> pd.DataFrame:
 def train_pair(settings: Settings, client: MlflowClient, *, rows: int = 1500) -> tuple[str, str]:
     """Train the good v1 and the shuffled-label v2 into the configured store."""
     from boltit.training.data import from_generator, validate_frame
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
     config = TrainConfig(latency_samples=20)
     good = train(
-        settings=settings, client=client, dataset=from_generator(rows, seed=1), config=config
-    )
-    bad = train(
+        TrainRequest(dataset=from_generator(rows, seed=1), config=config),
         settings=settings,
         client=client,
-        dataset=validate_frame(shuffled_tickets(rows, seed=2), source="shuffled", name="shuffled"),
-        config=config,
-        allow_failing_data=True,
+    )
+    bad = train(
+        TrainRequest(
+            dataset=validate_frame(
+                shuffled_tickets(rows, seed=2), source="shuffled", name="shuffled"
+            ),
+            config=config,
+            allow_failing_data=True,
+        ),
+        settings=settings,
+        client=client,
     )
     assert good.model_version and bad.model_version
     return good.model_version, bad.model_version
@@ -88,15 +97,28 @@ def write_test_gates(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def trained_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedVersions]:
-    folder = tmp_path_factory.mktemp("registry-template")
+@contextmanager
+def template_store(folder: Path) -> Iterator[tuple[Settings, MlflowClient]]:
+    """Settings and a client on a store in ``folder``, away from the developer's shell."""
     with pytest.MonkeyPatch.context() as patch:
         for name in ENV_TO_CLEAR:
             patch.delenv(name, raising=False)
         patch.chdir(folder)
         settings = load_settings(state_dir=folder / "state")
-        client = configure_mlflow(settings)
+        yield settings, configure_mlflow(settings)
+
+
+def copy_of_store(settings: Settings, template_db: Path) -> MlflowClient:
+    """A client on a copy of a trained template store's database, in ``settings``' state."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template_db, settings.state_dir / "mlflow.db")
+    return configure_mlflow(settings)
+
+
+@pytest.fixture(scope="session")
+def trained_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedVersions]:
+    folder = tmp_path_factory.mktemp("registry-template")
+    with template_store(folder) as (settings, client):
         good, bad = train_pair(settings, client)
     yield TrainedVersions(mlflow_db=folder / "state" / "mlflow.db", good=good, bad=bad)
 
@@ -110,16 +132,54 @@ def registry_settings(settings: Settings, tmp_path: Path) -> Settings:
 @pytest.fixture
 def trained_client(registry_settings: Settings, trained_versions: TrainedVersions) -> MlflowClient:
     """A client on this test's own copy of the trained template store."""
-    registry_settings.state_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(trained_versions.mlflow_db, registry_settings.state_dir / "mlflow.db")
-    return configure_mlflow(registry_settings)
+    return copy_of_store(registry_settings, trained_versions.mlflow_db)
 
 
 @pytest.fixture
-def registry_db(registry_settings: Settings) -> Iterator[Database]:
-    db = Database(registry_settings.database_url)
-    yield db
-    db.dispose()
+def registry_db(database: Database) -> Database:
+    """The project database (the registry settings differ only in their gate config)."""
+    return database
+
+
+@pytest.fixture
+def target(
+    registry_settings: Settings, trained_client: MlflowClient, registry_db: Database
+) -> dict[str, Any]:
+    """What every registry call of a test names: this test's stores, model and settings."""
+    return {
+        "client": trained_client,
+        "database": registry_db,
+        "name": registry_settings.model_name,
+        "settings": registry_settings,
+    }
+
+
+@pytest.fixture
+def broken(target: dict[str, Any], trained_versions: TrainedVersions, tmp_path: Path) -> str:
+    """A registered version of the good run whose model folder is empty: it cannot load."""
+    client, name = target["client"], target["name"]
+    run_id = client.get_model_version(name, trained_versions.good).run_id
+    empty = tmp_path / "deleted-model"
+    empty.mkdir()
+    return str(client.create_model_version(name, empty.as_uri(), run_id).version)
+
+
+def serve_in_turn(target: dict[str, Any], *versions: str, reason: str = "setup") -> None:
+    """Force each version into Production in turn: the history a test starts from."""
+    from boltit.registry.promote import promote
+
+    for version in versions:
+        promote(**target, version=version, actor="alice", force=True, reason=reason)
+
+
+def serve_validated(target: dict[str, Any], version: str) -> None:
+    """The ordinary way into Production: ``version`` passes its gates, then is promoted."""
+    from boltit.registry.promote import promote
+    from boltit.registry.validate import validate
+
+    result = validate(**target, version=version, actor="alice")
+    assert result.passed, [r.describe() for r in result.failures]
+    promote(**target, version=version, actor="alice")
 
 
 def clone_version(client: MlflowClient, *, name: str, version: str) -> str:
@@ -132,22 +192,10 @@ def clone_version(client: MlflowClient, *, name: str, version: str) -> str:
 def second_postgres_url(postgres_url: str) -> Iterator[str]:
     """Another throwaway PostgreSQL database beside ``postgres_url`` (MLflow and the
     project each keep an ``alembic_version`` table, so they need separate databases)."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
     from tests.conftest import POSTGRES_ADMIN_URL
 
-    name = f"boltit_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database(POSTGRES_ADMIN_URL) as url:
+        yield url
 
 
 @pytest.fixture
@@ -156,22 +204,10 @@ def boltit(
     trained_client: MlflowClient,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-):
+) -> Boltit:
     """Run ``boltit ARGS`` in-process against this test's stores: (exit code, out, err)."""
     monkeypatch.setenv("BOLTIT_STATE_DIR", str(registry_settings.state_dir))
     monkeypatch.setenv("BOLTIT_GATES_CONFIG", str(registry_settings.gates_config))
     monkeypatch.setenv("COLUMNS", "250")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["boltit", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return partial(run_boltit, monkeypatch, capsys)

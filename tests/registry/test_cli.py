@@ -8,11 +8,11 @@ import pytest
 from mlflow import MlflowClient
 
 from boltit.core.db import Database
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION
 from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
-from tests.conftest import free_port
 from tests.registry.conftest import TrainedVersions
 
 

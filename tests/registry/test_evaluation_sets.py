@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -14,25 +15,14 @@ from mlflow import MlflowClient
 from boltit.core import evaluation_sets as es
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError
-from boltit.core.settings import Settings
 from boltit.core.vocabulary import PRODUCTION
 from boltit.registry.gate_config import load_gate_config
 from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
-from boltit.registry.promote import promote
 from boltit.registry.sync import sync
 from boltit.registry.validate import validate
 from boltit.registry.verdicts import config_digest
-from tests.registry.conftest import GATES_FOR_TESTS, TrainedVersions, clone_version
-
-
-def _common(settings: Settings, client: MlflowClient, database: Database) -> dict[str, object]:
-    return {
-        "client": client,
-        "database": database,
-        "name": settings.model_name,
-        "settings": settings,
-    }
+from tests.registry.conftest import GATES_FOR_TESTS, TrainedVersions, clone_version, serve_in_turn
 
 
 def _trained_rows(client: MlflowClient, name: str) -> pd.DataFrame:
@@ -50,15 +40,11 @@ def _validations(database: Database, name: str) -> int:
 
 
 def test_run_accuracy_is_the_accuracy_validate_reads_and_the_verdict_says_on_what(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name, good = trained_client, registry_settings.model_name, trained_versions.good
-    result = validate(
-        **_common(registry_settings, client, registry_db), version=good, actor="alice"
-    )
+    client, name, good = target["client"], target["name"], trained_versions.good
+    registry_settings, registry_db = target["settings"], target["database"]
+    result = validate(**target, version=good, actor="alice")
     run = client.get_run(client.get_model_version(name, good).run_id)
     # The same rows, the same model: training's metric is the number the gates read.
     assert run.data.metrics["accuracy"] == pytest.approx(result.candidate.accuracy, abs=1e-12)
@@ -101,17 +87,11 @@ def test_run_accuracy_is_the_accuracy_validate_reads_and_the_verdict_says_on_wha
 
 
 def test_validate_refuses_rows_the_champion_trained_on_and_says_how_many(
-    boltit,
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
-    tmp_path: Path,
+    boltit, target: dict[str, Any], trained_versions: TrainedVersions, tmp_path: Path
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
+    client, name, registry_db = target["client"], target["name"], target["database"]
     good, bad = trained_versions.good, trained_versions.bad
-    common = _common(registry_settings, client, registry_db)
-    promote(**common, version=good, actor="alice", force=True, reason="setup")
+    serve_in_turn(target, good)
     held = es.read_evaluation_set(client, name)
     assert held is not None
     pinned = pd.concat(
@@ -122,7 +102,7 @@ def test_validate_refuses_rows_the_champion_trained_on_and_says_how_many(
     before = dict(client.get_model_version(name, bad).tags)
 
     with pytest.raises(BadInputError, match=r"137 in the training rows of v1 \(champion\)"):
-        validate(**common, version=bad, actor="bob", data=path)
+        validate(**target, version=bad, actor="bob", data=path)
     code, out, err = boltit("validate", bad, "--data", str(path))
     assert code == 2
     (line,) = err.strip().splitlines()
@@ -145,22 +125,16 @@ def test_validate_refuses_rows_the_champion_trained_on_and_says_how_many(
 
 
 def test_a_version_without_recorded_training_rows_is_noted_not_refused(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
-    tmp_path: Path,
+    target: dict[str, Any], trained_versions: TrainedVersions, tmp_path: Path
 ) -> None:
-    client, name, good = trained_client, registry_settings.model_name, trained_versions.good
+    client, name, good = target["client"], target["name"], trained_versions.good
     # Registered from the model files alone, as versions made before this change look.
     files = Path(
         mlflow.artifacts.download_artifacts(f"models:/{name}/{good}", dst_path=str(tmp_path))
     )
     legacy = str(client.create_model_version(name, files.as_uri()).version)
     assert client.get_model_version(name, legacy).run_id is None
-    result = validate(
-        **_common(registry_settings, client, registry_db), version=legacy, actor="alice"
-    )
+    result = validate(**target, version=legacy, actor="alice")
     assert result.notes == (
         f"overlap unverified for v{legacy} (its run recorded no training rows)",
     )
@@ -176,21 +150,17 @@ def _ui_moves_to_production(client: MlflowClient, name: str, version: str) -> No
 
 
 def test_sync_trusts_a_verdict_made_against_the_current_champion(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name, good = trained_client, registry_settings.model_name, trained_versions.good
-    common = _common(registry_settings, client, registry_db)
-    promote(**common, version=good, actor="alice", force=True, reason="setup")
+    client, name, good = target["client"], target["name"], trained_versions.good
+    registry_settings, registry_db = target["settings"], target["database"]
+    serve_in_turn(target, good)
     twin = clone_version(client, name=name, version=good)
-    assert validate(**common, version=twin, actor="alice").passed
+    assert validate(**target, version=twin, actor="alice").passed
     validated_at = client.get_model_version(name, twin).tags["validation.validated_at"]
 
     _ui_moves_to_production(client, name, twin)
-    (outcome,) = sync(client=client, database=registry_db, name=name, actor="sync-bot",
-                      settings=registry_settings)  # fmt: skip
+    (outcome,) = sync(**target, actor="sync-bot")
     assert outcome.outcome == "accepted" and outcome.judged == "trusted"
     when = f"{datetime.fromisoformat(validated_at):%Y-%m-%d %H:%M:%S} UTC"
     assert outcome.reason == f"trusted verdict of {when} against v{good}"
@@ -205,24 +175,20 @@ def test_sync_trusts_a_verdict_made_against_the_current_champion(
 
     # Against another champion the verdict is stale: judged again, under its recorded config.
     other = clone_version(client, name=name, version=good)
-    assert validate(**common, version=other, actor="alice").passed  # against v{twin}
-    promote(**common, version=good, actor="alice", force=True, reason="back to v1")
+    assert validate(**target, version=other, actor="alice").passed  # against v{twin}
+    serve_in_turn(target, good, reason="back to v1")
     _ui_moves_to_production(client, name, other)
-    (outcome,) = sync(client=client, database=registry_db, name=name, actor="sync-bot",
-                      settings=registry_settings)  # fmt: skip
+    (outcome,) = sync(**target, actor="sync-bot")
     assert outcome.judged == "recorded_config" and outcome.outcome == "accepted"
     assert f"against v{twin}" in outcome.reason and "gates passed" in outcome.reason
 
 
 def test_sync_rejudges_under_the_config_the_version_passed_with(
-    boltit,
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    boltit, target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
     """The issue's case: `validate 2 --min-accuracy 0.75` passes, a UI move stays."""
-    client, name, good = trained_client, registry_settings.model_name, trained_versions.good
+    client, name, good = target["client"], target["name"], trained_versions.good
+    registry_settings, registry_db = target["settings"], target["database"]
     assert registry_settings.gates_config is not None
     # The default minimum is out of this small model's reach (it scores about 0.8).
     registry_settings.gates_config.write_text(
@@ -264,19 +230,11 @@ def test_sync_rejudges_under_the_config_the_version_passed_with(
 
 
 def test_the_report_keeps_the_full_config(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    result = validate(
-        **_common(registry_settings, trained_client, registry_db),
-        version=trained_versions.good,
-        actor="alice",
-        min_accuracy=0.5,
-    )
+    result = validate(**target, version=trained_versions.good, actor="alice", min_accuracy=0.5)
     assert result.report_artifact is not None
     report = mlflow.artifacts.load_dict(result.report_artifact)
-    config = load_gate_config(registry_settings.gates_config).with_min_accuracy(0.5)
+    config = load_gate_config(target["settings"].gates_config).with_min_accuracy(0.5)
     assert report["config"] == json.loads(json.dumps(config.model_dump(mode="json")))
     assert report["config_digest"] == config_digest(config) == result.config_digest

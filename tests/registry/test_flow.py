@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -17,7 +18,7 @@ from boltit.registry.lookup import aliases
 from boltit.registry.promote import promote
 from boltit.registry.rollback import rollback
 from boltit.registry.validate import validate
-from tests.registry.conftest import TrainedVersions, clone_version, train_pair
+from tests.registry.conftest import TrainedVersions, clone_version, serve_in_turn, train_pair
 
 
 def _stage(client: MlflowClient, name: str, version: str) -> str:
@@ -31,13 +32,10 @@ def _steps(database: Database, name: str) -> list[tuple[str, str | None, str | N
     ]
 
 
-def run_gate_and_alias_flow(
-    settings: Settings, client: MlflowClient, database: Database, *, good: str, bad: str
-) -> None:
-    name = settings.model_name
-    common = {"client": client, "database": database, "name": name, "settings": settings}
+def run_gate_and_alias_flow(target: dict[str, Any], *, good: str, bad: str) -> None:
+    client, database, name = target["client"], target["database"], target["name"]
 
-    checked = validate(**common, version=good, actor="alice")
+    checked = validate(**target, version=good, actor="alice")
     assert checked.passed, [r.describe() for r in checked.failures]
     assert checked.champion is None
     assert aliases(client, name=name) == {CHALLENGER: good}
@@ -48,13 +46,13 @@ def run_gate_and_alias_flow(
     assert "Validation PASSED" in client.get_model_version(name, good).description
     assert checked.report_artifact and checked.report_artifact.startswith("runs:/")
 
-    promoted = promote(**common, version=good, actor="alice")
+    promoted = promote(**target, version=good, actor="alice")
     assert promoted.changed and promoted.previous is None
     assert aliases(client, name=name) == {PRODUCTION: good}
     assert _stage(client, name, good) == "Production"
-    assert not promote(**common, version=good, actor="alice").changed  # nothing changes
+    assert not promote(**target, version=good, actor="alice").changed  # nothing changes
 
-    refused = validate(**common, version=bad, actor="bob")
+    refused = validate(**target, version=bad, actor="bob")
     assert not refused.passed
     assert refused.champion is not None and refused.champion.version == good
     failing = {r.name: r for r in refused.failures}
@@ -63,24 +61,24 @@ def run_gate_and_alias_flow(
     assert "Validation FAILED" in client.get_model_version(name, bad).description
 
     with pytest.raises(GateFailedError, match=f"version {bad} has not passed its gates"):
-        promote(**common, version=bad, actor="bob")
+        promote(**target, version=bad, actor="bob")
     assert aliases(client, name=name) == {PRODUCTION: good}
     with pytest.raises(BadInputError, match="--reason"):
-        promote(**common, version=bad, actor="bob", force=True)
+        promote(**target, version=bad, actor="bob", force=True)
 
-    forced = promote(**common, version=bad, actor="bob", force=True, reason="incident drill")
+    forced = promote(**target, version=bad, actor="bob", force=True, reason="incident drill")
     assert forced.forced and forced.previous == good
     assert aliases(client, name=name) == {PRODUCTION: bad, PREVIOUS: good}
     assert _stage(client, name, bad) == "Production"
     assert _stage(client, name, good) == "Archived"
 
-    back = rollback(**common, actor="carol", reason="accuracy regression")
+    back = rollback(**target, actor="carol", reason="accuracy regression")
     assert (back.from_version, back.to_version, back.previous) == (bad, good, None)
     assert aliases(client, name=name) == {PRODUCTION: good}
     assert _stage(client, name, good) == "Production"
     assert _stage(client, name, bad) == "Archived"
     with pytest.raises(BadInputError, match="no previous version"):
-        rollback(**common, actor="carol")
+        rollback(**target, actor="carol")
 
     assert _steps(database, name) == [
         ("validate", None, good, ""),
@@ -101,18 +99,9 @@ def run_gate_and_alias_flow(
 
 
 def test_gate_and_alias_flow_on_sqlite(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    run_gate_and_alias_flow(
-        registry_settings,
-        trained_client,
-        registry_db,
-        good=trained_versions.good,
-        bad=trained_versions.bad,
-    )
+    run_gate_and_alias_flow(target, good=trained_versions.good, bad=trained_versions.bad)
 
 
 @pytest.mark.postgres
@@ -134,71 +123,55 @@ def test_gate_and_alias_flow_on_postgres(
     good, bad = train_pair(settings, client, rows=1200)
     database = Database(settings.database_url)
     try:
-        run_gate_and_alias_flow(settings, client, database, good=good, bad=bad)
+        target = {
+            "client": client,
+            "database": database,
+            "name": settings.model_name,
+            "settings": settings,
+        }
+        run_gate_and_alias_flow(target, good=good, bad=bad)
     finally:
         database.dispose()
 
 
 def test_two_rollbacks_walk_back_through_what_served(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
-    common = {"client": client, "database": registry_db, "name": name}
+    client, name = target["client"], target["name"]
     v1 = trained_versions.good
     v3 = clone_version(client, name=name, version=v1)
     v4 = clone_version(client, name=name, version=v1)
-    for version in (v1, v3, v4):
-        promote(**common, version=version, actor="alice", force=True, reason="setup")
+    serve_in_turn(target, v1, v3, v4)
     assert aliases(client, name=name) == {PRODUCTION: v4, PREVIOUS: v3}
 
-    first = rollback(**common, actor="carol")
+    first = rollback(**target, actor="carol")
     assert (first.to_version, first.previous) == (v3, v1)
-    second = rollback(**common, actor="carol")
+    second = rollback(**target, actor="carol")
     assert (second.to_version, second.previous) == (v1, None)
     assert aliases(client, name=name) == {PRODUCTION: v1}
     with pytest.raises(BadInputError, match="no previous version"):
-        rollback(**common, actor="carol")
+        rollback(**target, actor="carol")
 
-    again = rollback(**common, actor="carol", to_version=v4)  # it served once
+    again = rollback(**target, actor="carol", to_version=v4)  # it served once
     assert (again.from_version, again.to_version) == (v1, v4)
     assert aliases(client, name=name) == {PRODUCTION: v4, PREVIOUS: v3}
     with pytest.raises(BadInputError, match=f"version {trained_versions.bad} never served"):
-        rollback(**common, actor="carol", to_version=trained_versions.bad)
+        rollback(**target, actor="carol", to_version=trained_versions.bad)
     with pytest.raises(NotFoundError, match="has no version 99"):
-        rollback(**common, actor="carol", to_version="99")
+        rollback(**target, actor="carol", to_version="99")
     assert aliases(client, name=name) == {PRODUCTION: v4, PREVIOUS: v3}
 
 
-def _race(
-    client: MlflowClient, database: Database, *, name: str, base: str, racers: list[str]
-) -> None:
-    promote(
-        client=client,
-        database=database,
-        name=name,
-        version=base,
-        actor="setup",
-        force=True,
-        reason="baseline",
-    )
+def _race(target: dict[str, Any], *, base: str, racers: list[str]) -> None:
+    client, database, name = target["client"], target["database"], target["name"]
+    promote(**target, version=base, actor="setup", force=True, reason="baseline")
     errors: list[BaseException] = []
     start = threading.Barrier(len(racers))
 
     def run(version: str) -> None:
         try:
             start.wait(10)
-            promote(
-                client=client,
-                database=database,
-                name=name,
-                version=version,
-                actor=f"racer-{version}",
-                force=True,
-                reason="race",
-            )
+            promote(**target, version=version, actor=f"racer-{version}", force=True, reason="race")
         except BaseException as exc:  # surfaced below with the thread's version
             errors.append(exc)
 
@@ -221,32 +194,26 @@ def _race(
         assert client.get_model_version(name, version).current_stage == "Archived"
 
 
+def _racers(target: dict[str, Any], trained_versions: TrainedVersions) -> list[str]:
+    """Two loadable twins of the good version, to be promoted at once."""
+    client, name = target["client"], target["name"]
+    return [clone_version(client, name=name, version=trained_versions.good) for _ in range(2)]
+
+
 def test_racing_promotions_stay_consistent_on_sqlite(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    name = registry_settings.model_name
-    racers = [
-        clone_version(trained_client, name=name, version=trained_versions.good) for _ in range(2)
-    ]
-    _race(trained_client, registry_db, name=name, base=trained_versions.good, racers=racers)
+    racers = _racers(target, trained_versions)
+    _race(target, base=trained_versions.good, racers=racers)
 
 
 @pytest.mark.postgres
 def test_racing_promotions_stay_consistent_with_postgres_lock(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    postgres_url: str,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], postgres_url: str, trained_versions: TrainedVersions
 ) -> None:
-    name = registry_settings.model_name
-    racers = [
-        clone_version(trained_client, name=name, version=trained_versions.good) for _ in range(2)
-    ]
+    racers = _racers(target, trained_versions)
     database = Database(postgres_url)
     try:
-        _race(trained_client, database, name=name, base=trained_versions.good, racers=racers)
+        _race({**target, "database": database}, base=trained_versions.good, racers=racers)
     finally:
         database.dispose()

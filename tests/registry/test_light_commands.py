@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED
 from boltit.registry.lookup import aliases
 from boltit.registry.promote import promote
 from boltit.registry.rollback import rollback
-from tests.registry.conftest import TrainedVersions
+from tests.registry.conftest import TrainedVersions, serve_in_turn
 
 # Runs one `boltit` command line in a fresh interpreter and reports, as the last line of
 # stderr, which heavy stacks the process imported by the time it ended.
@@ -61,6 +60,7 @@ def _boltit(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, li
     return done.returncode, done.stdout, heavy
 
 
+@pytest.mark.e2e
 def test_emergency_modules_import_no_heavy_stack() -> None:
     code = (
         "import sys, json\n"
@@ -90,6 +90,7 @@ def test_emergency_modules_import_no_heavy_stack() -> None:
     ],
     ids=lambda c: " ".join(c),
 )
+@pytest.mark.e2e
 def test_emergency_command_lines_import_no_heavy_stack(command: list[str]) -> None:
     code, out, heavy = _boltit(*command)
     assert code == 0 and "Usage" in out
@@ -97,37 +98,24 @@ def test_emergency_command_lines_import_no_heavy_stack(command: list[str]) -> No
 
 
 def test_a_version_that_served_is_not_loaded_again(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    trained_versions: TrainedVersions,
-    registry_db: Database,
-    tmp_path: Path,
+    target: dict[str, Any], trained_versions: TrainedVersions, broken: str
 ) -> None:
     """A served version whose artifacts are now unreadable still moves: nothing loads it."""
-    name, good = registry_settings.model_name, trained_versions.good
-    common: dict[str, Any] = {
-        "client": trained_client,
-        "database": registry_db,
-        "name": name,
-        "settings": registry_settings,
-    }
-    run_id = trained_client.get_model_version(name, good).run_id
-    empty = tmp_path / "gone"
-    empty.mkdir()
-    swapped = str(trained_client.create_model_version(name, empty.as_uri(), run_id).version)
-    trained_client.set_model_version_tag(name, swapped, TAG_VALIDATION_STATUS, VALIDATION_PASSED)
-    with registry_db.session() as session:  # a replica loaded it once (serving's record)
+    client, database, name = target["client"], target["database"], target["name"]
+    good, swapped = trained_versions.good, broken
+    client.set_model_version_tag(name, swapped, TAG_VALIDATION_STATUS, VALIDATION_PASSED)
+    with database.session() as session:  # a replica loaded it once (serving's record)
         audit.record(
             session, action="model_swap", actor="serving", model_name=name, to_version=swapped
         )
 
-    promote(**common, version=good, actor="alice", force=True, reason="setup")
-    promote(**common, version=swapped, actor="alice")
-    assert aliases(trained_client, name=name)[PRODUCTION] == swapped
-    rollback(**common, actor="bob")
-    rollback(**common, actor="bob", to_version=swapped, reason="again")
+    serve_in_turn(target, good)
+    promote(**target, version=swapped, actor="alice")
+    assert aliases(client, name=name)[PRODUCTION] == swapped
+    rollback(**target, actor="bob")
+    rollback(**target, actor="bob", to_version=swapped, reason="again")
 
-    moves = [e for e in registry_history(registry_db, model_name=name) if e.actor != "serving"]
+    moves = [e for e in registry_history(database, model_name=name) if e.actor != "serving"]
     assert [(e.action, e.to_version, (e.details or {})["load_check"]) for e in moves] == [
         ("promote", good, LOADED),
         ("promote", swapped, SKIPPED_AS_SERVED),
@@ -137,6 +125,7 @@ def test_a_version_that_served_is_not_loaded_again(
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_emergency_commands_run_without_heavy_stacks(
     registry_settings: Settings,
     trained_client: MlflowClient,

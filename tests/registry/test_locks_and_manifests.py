@@ -14,10 +14,10 @@ from sqlalchemy import func, insert, select
 from boltit.core import audit
 from boltit.core.db import Database
 from boltit.core.errors import RegistryUnavailableError
+from boltit.core.locks import LockKind, hold
 from boltit.core.schema import Ticket, utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
-from boltit.registry.locks import registry_lock
 from boltit.registry.lookup import aliases
 from boltit.registry.manifests import (
     CURRENT_KEY,
@@ -37,7 +37,7 @@ def _exercise_lock(database: Database) -> list[str]:
     first_holds = threading.Event()
 
     def first() -> None:
-        with registry_lock(database, model_name=NAME, holder="first"):
+        with hold(database, LockKind.registry, model_name=NAME, holder="first"):
             order.append("first in")
             first_holds.set()
             time.sleep(0.5)  # long enough for the second to be waiting on the lock
@@ -45,7 +45,7 @@ def _exercise_lock(database: Database) -> list[str]:
 
     def second() -> None:
         first_holds.wait(10)
-        with registry_lock(database, model_name=NAME, holder="second"):
+        with hold(database, LockKind.registry, model_name=NAME, holder="second"):
             order.append("second in")
             order.append("second out")
 
@@ -64,7 +64,7 @@ def test_lock_serialises_holders_on_sqlite(database: Database) -> None:
 def test_sqlite_registry_lock_leaves_ticket_commits_free(database: Database) -> None:
     # A promotion can take seconds of MLflow calls; the service's ticket commits must not
     # wait for it (with no busy timeout, a held database write lock fails the insert at once).
-    with registry_lock(database, model_name=NAME, holder="promoting") as session:
+    with hold(database, LockKind.registry, model_name=NAME, holder="promoting") as session:
         with database.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA busy_timeout=0")
             connection.execute(

@@ -15,6 +15,8 @@ from boltit.core.vocabulary import PREVIOUS, PRODUCTION
 from boltit.registry.lookup import aliases
 from tests.registry.conftest import TrainedVersions
 
+pytestmark = pytest.mark.e2e
+
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 

@@ -15,20 +15,9 @@ from boltit.registry.gate_evidence import ModelEvaluation, score_predictions
 from boltit.registry.gates import GateResult, evaluate_gates
 from boltit.registry.paired import paired_drops
 from boltit.registry.scoring import single_predictor, time_single_predictions
+from boltit.training import generator
 
-CATEGORIES = np.array(
-    [
-        "Hardware",
-        "HR Support",
-        "Access",
-        "Miscellaneous",
-        "Storage",
-        "Purchase",
-        "Project",
-        "Admin",
-    ],
-    dtype=object,
-)
+CATEGORIES = np.array(generator.CATEGORIES, dtype=object)
 BUDGET_MS = 50.0
 
 

@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,10 @@ from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.evaluation_sets import row_digests
-from boltit.core.settings import Settings, load_settings
-from boltit.core.tracking import configure_mlflow
+from boltit.core.settings import Settings
 from boltit.core.vocabulary import TAG_VALIDATION_STATUS, VALIDATION_PASSED
-from boltit.registry.validate import validate
-from tests.registry.conftest import ENV_TO_CLEAR, clone_version
+from boltit.registry.validate import ValidationResult, validate
+from tests.registry.conftest import clone_version, copy_of_store, template_store
 
 NAME = "ticket-classifier"
 TRAIN_ROWS = 1500
@@ -65,7 +63,7 @@ def _evaluation_set(training: list[pd.DataFrame]) -> pd.DataFrame:
 def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
     from boltit.training.data import validate_frame
     from boltit.training.generator import generate_tickets
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
     folder = tmp_path_factory.mktemp("paired-gates")
     clean = generate_tickets(TRAIN_ROWS, seed=1)
@@ -74,20 +72,17 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Versions]:
     fitted_rows = int(TRAIN_ROWS * 0.8)
     other = generate_tickets(fitted_rows, seed=3)
     noisy = generate_tickets(fitted_rows, seed=1, label_noise=0.3)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ENV_TO_CLEAR:
-            patch.delenv(name, raising=False)
-        patch.chdir(folder)
-        settings = load_settings(state_dir=folder / "state")
-        client = configure_mlflow(settings)
+    with template_store(folder) as (settings, client):
         config = TrainConfig(latency_samples=10)
         trained = [
             train(
+                TrainRequest(
+                    dataset=validate_frame(frame, source=source, name=source),
+                    config=config,
+                    allow_failing_data=True,
+                ),
                 settings=settings,
                 client=client,
-                dataset=validate_frame(frame, source=source, name=source),
-                config=config,
-                allow_failing_data=True,  # the noisy labels fail the data checks, on purpose
             ).model_version
             for frame, source in ((clean, "clean"), (other, "retrain"), (noisy, "noisy"))
         ]
@@ -111,35 +106,34 @@ def gate_settings(settings: Settings, tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(gate_settings: Settings, versions: Versions) -> MlflowClient:
     """This test's own copy of the trained store."""
-    gate_settings.state_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(versions.mlflow_db, gate_settings.state_dir / "mlflow.db")
-    return configure_mlflow(gate_settings)
+    return copy_of_store(gate_settings, versions.mlflow_db)
 
 
 @pytest.fixture
-def db(gate_settings: Settings) -> Iterator[Database]:
-    database = Database(gate_settings.database_url)
-    yield database
-    database.dispose()
+def against_champion(
+    client: MlflowClient, database: Database, gate_settings: Settings, versions: Versions
+) -> Callable[[str], ValidationResult]:
+    """Validate a version against v1 on the evaluation set no version trained on."""
 
+    def run(candidate: str) -> ValidationResult:
+        return validate(
+            client=client,
+            database=database,
+            name=NAME,
+            version=candidate,
+            actor="test",
+            data=versions.evaluation,
+            settings=gate_settings,
+            champion_version=versions.champion,
+        )
 
-def _validate(client, db, settings, versions: Versions, candidate: str, champion: str):
-    return validate(
-        client=client,
-        database=db,
-        name=NAME,
-        version=candidate,
-        actor="test",
-        data=versions.evaluation,
-        settings=settings,
-        champion_version=champion,
-    )
+    return run
 
 
 def test_a_version_trained_on_noisy_labels_fails_the_drop_gates_with_its_interval(
-    client: MlflowClient, db: Database, gate_settings: Settings, versions: Versions
+    against_champion: Callable[[str], ValidationResult], client: MlflowClient, versions: Versions
 ) -> None:
-    result = _validate(client, db, gate_settings, versions, versions.noisy, versions.champion)
+    result = against_champion(versions.noisy)
     assert result.champion is not None
     # Both scored on the same 2,500 rows, which neither trained on.
     assert result.candidate.rows == result.champion.rows == len(versions.evaluation) == 2500
@@ -161,9 +155,9 @@ def test_a_version_trained_on_noisy_labels_fails_the_drop_gates_with_its_interva
 
 
 def test_an_equal_quality_retrain_passes_the_drop_gates(
-    client: MlflowClient, db: Database, gate_settings: Settings, versions: Versions
+    against_champion: Callable[[str], ValidationResult], versions: Versions
 ) -> None:
-    result = _validate(client, db, gate_settings, versions, versions.retrain, versions.champion)
+    result = against_champion(versions.retrain)
     results = {r.name: r for r in result.report.results}
     print("\n".join(r.describe() for r in result.report.results))  # shown with -s
     for name in DROP_GATES:
@@ -173,15 +167,16 @@ def test_an_equal_quality_retrain_passes_the_drop_gates(
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_ten_validations_of_the_same_model_pass_beside_a_cpu_burner(
-    client: MlflowClient, db: Database, gate_settings: Settings, versions: Versions
+    against_champion: Callable[[str], ValidationResult], client: MlflowClient, versions: Versions
 ) -> None:
     twin = clone_version(client, name=NAME, version=versions.champion)
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         verdicts = []
         for _ in range(10):
-            result = _validate(client, db, gate_settings, versions, twin, versions.champion)
+            result = against_champion(twin)
             latency = next(r for r in result.report.results if r.name == "latency_p95")
             verdicts.append((result.passed, latency.describe(), result.failures))
     finally:

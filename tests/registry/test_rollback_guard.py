@@ -8,77 +8,58 @@ from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy.orm import Session
 
 from boltit.core import audit
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError, GateFailedError
 from boltit.core.schema import Incident, utcnow
-from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION
 from boltit.monitoring import incidents
 from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
-from boltit.registry.promote import promote
 from boltit.registry.rollback import rollback
-from tests.registry.conftest import TrainedVersions, clone_version
+from tests.registry.conftest import TrainedVersions, clone_version, serve_in_turn
 
 
-def _serve_in_turn(client: MlflowClient, database: Database, name: str, *versions: str) -> None:
-    for version in versions:
-        promote(
-            client=client,
-            database=database,
-            name=name,
-            version=version,
-            actor="alice",
-            force=True,
-            reason="setup",
+def _monitor_rolls_back(target: dict[str, Any], *, bad: str, to: str) -> int:
+    """What the monitor records when ``bad`` regressed (monitoring/respond.py), for real."""
+    database, name = target["database"], target["name"]
+
+    def step(
+        session: Session,
+        incident: Incident,
+        step: str,
+        marks: dict[str, str],
+        extra: dict[str, str],
+    ) -> None:
+        """One step as respond.py takes it: marks on the incident, a row in the history."""
+        incidents.update_details(incident, **marks)
+        audit.record(
+            session,
+            action="incident_action",
+            actor="monitor",
+            model_name=name,
+            from_version=bad,
+            reason=f"incident #{incident.id}: {step}",
+            details={"incident": incident.id, "step": step, **extra},
         )
 
-
-def _monitor_rolls_back(
-    settings: Settings, client: MlflowClient, database: Database, *, bad: str, to: str
-) -> int:
-    """What the monitor records when ``bad`` regressed (monitoring/respond.py), for real."""
-    name = settings.model_name
     with database.session() as session:
         incident = incidents.open_incident(
             session, title="accuracy dropped", model_name=name, model_version=bad, actor="monitor"
         )
-        incidents.update_details(incident, regressed_version=bad)
-        audit.record(
-            session,
-            action="incident_action",
-            actor="monitor",
-            model_name=name,
-            from_version=bad,
-            reason=f"incident #{incident.id}: mark_regressed",
-            details={"incident": incident.id, "step": "mark_regressed", "regressed_version": bad},
-        )
+        regressed = {"regressed_version": bad}
+        step(session, incident, "mark_regressed", regressed, regressed)
         number = incident.id
     # The monitor's own rollback targets previous, which no guard stops.
     rollback(
-        client=client,
-        database=database,
-        name=name,
-        actor="monitor",
-        to_version=to,
-        reason=f"incident #{number}: v{bad} regressed",
-        settings=settings,
+        **target, actor="monitor", to_version=to, reason=f"incident #{number}: v{bad} regressed"
     )
     with database.session() as session:
         opened = session.get(Incident, number)
         assert opened is not None
-        incidents.update_details(opened, rolled_back_to=to)
-        audit.record(
-            session,
-            action="incident_action",
-            actor="monitor",
-            model_name=name,
-            from_version=bad,
-            reason=f"incident #{number}: rollback",
-            details={"incident": number, "step": "rollback", "from": bad, "to": to},
-        )
+        step(session, opened, "rollback", {"rolled_back_to": to}, {"from": bad, "to": to})
     return number
 
 
@@ -95,28 +76,27 @@ def _rollbacks(database: Database, name: str) -> list[tuple[str | None, str, boo
     ]
 
 
-def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
-) -> None:
-    client, name, settings = trained_client, registry_settings.model_name, registry_settings
-    common: dict[str, Any] = {
-        "client": client,
-        "database": registry_db,
-        "name": name,
-        "settings": settings,
-    }
-    v1 = trained_versions.good
+def _three_served(target: dict[str, Any], trained_versions: TrainedVersions) -> tuple[str, str]:
+    """v1, then two twins of it, v3 and v4, served in turn: (v3, v4)."""
+    client, name, v1 = target["client"], target["name"], trained_versions.good
     v3 = clone_version(client, name=name, version=v1)
     v4 = clone_version(client, name=name, version=v1)
-    _serve_in_turn(client, registry_db, name, v1, v3, v4)
-    number = _monitor_rolls_back(settings, client, registry_db, bad=v4, to=v3)
+    serve_in_turn(target, v1, v3, v4)
+    return v3, v4
+
+
+def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
+    target: dict[str, Any], trained_versions: TrainedVersions
+) -> None:
+    client, name = target["client"], target["name"]
+    registry_db, settings = target["database"], target["settings"]
+    v1 = trained_versions.good
+    v3, v4 = _three_served(target, trained_versions)
+    number = _monitor_rolls_back(target, bad=v4, to=v3)
     assert aliases(client, name=name) == {PRODUCTION: v3, PREVIOUS: v1}
 
     with pytest.raises(GateFailedError) as refused:
-        rollback(**common, actor="carol", to_version=v4, reason="it looked fine to me")
+        rollback(**target, actor="carol", to_version=v4, reason="it looked fine to me")
     message = str(refused.value)
     assert message.startswith(f"rollback to v{v4} refused: incident #{number} (open) ")
     assert f"marked v{v4} regressed and rolled back from v{v4}" in message
@@ -124,7 +104,7 @@ def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
     summary = client.get_registered_model(name).tags["boltit.last_rollback"]
     assert f"carol rollback REFUSED v{v3} -> v{v4}: it looked fine to me" in summary
     with pytest.raises(BadInputError, match="--force needs a --reason"):
-        rollback(**common, actor="carol", to_version=v4, force=True)
+        rollback(**target, actor="carol", to_version=v4, force=True)
     assert aliases(client, name=name) == {PRODUCTION: v3, PREVIOUS: v1}
 
     # Resolved just now is still recent.
@@ -133,10 +113,10 @@ def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
         assert incident is not None
         incidents.set_status(session, incident, status=incidents.RESOLVED, actor="carol")
     with pytest.raises(GateFailedError, match=rf"incident #{number} \(resolved 0 h ago\)"):
-        rollback(**common, actor="carol", to_version=v4)
+        rollback(**target, actor="carol", to_version=v4)
 
     forced = rollback(
-        **common, actor="carol", to_version=v4, force=True, reason="root cause was the feed"
+        **target, actor="carol", to_version=v4, force=True, reason="root cause was the feed"
     )
     assert forced.forced and [g.incident for g in forced.guards] == [number]
     assert aliases(client, name=name)[PRODUCTION] == v4
@@ -151,36 +131,32 @@ def test_a_version_an_incident_rolled_back_needs_force_and_a_reason(
     ]
 
     # Once the incident is older than the guard window, the version may come back unforced.
-    rollback(**common, actor="carol", to_version=v3)
+    rollback(**target, actor="carol", to_version=v3)
     with registry_db.session() as session:
         incident = session.get(Incident, number)
         assert incident is not None
         incident.closed_at = utcnow() - timedelta(days=settings.rollback_guard_days + 1)
     longer = settings.model_copy(update={"rollback_guard_days": settings.rollback_guard_days + 5})
     with pytest.raises(GateFailedError, match="resolved"):
-        rollback(**{**common, "settings": longer}, actor="carol", to_version=v4)
-    back = rollback(**common, actor="carol", to_version=v4)
+        rollback(**{**target, "settings": longer}, actor="carol", to_version=v4)
+    back = rollback(**target, actor="carol", to_version=v4)
     assert back.to_version == v4 and not back.forced and back.guards == []
 
 
 def test_a_version_that_failed_its_gates_needs_force(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
-    common: dict[str, Any] = {"client": client, "database": registry_db, "name": name}
+    client, name, registry_db = target["client"], target["name"], target["database"]
     good, bad = trained_versions.good, trained_versions.bad
-    _serve_in_turn(client, registry_db, name, bad, good)
+    serve_in_turn(target, bad, good)
     client.set_model_version_tag(name, bad, "validation_status", "failed")
     client.set_model_version_tag(name, bad, "gate.min_accuracy", "failed (observed 0.12)")
     client.set_model_version_tag(name, bad, "gate.max_ece", "passed (observed 0.02)")
 
     with pytest.raises(GateFailedError, match=rf"v{bad} failed its gates \(min_accuracy\);"):
-        rollback(**common, actor="carol")  # to previous: the guard holds there too
+        rollback(**target, actor="carol")  # to previous: the guard holds there too
     assert aliases(client, name=name) == {PRODUCTION: good, PREVIOUS: bad}
-    forced = rollback(**common, actor="carol", force=True, reason="drill")
+    forced = rollback(**target, actor="carol", force=True, reason="drill")
     assert forced.forced and [g.name for g in forced.guards] == ["failed_gates"]
     assert _rollbacks(registry_db, name) == [
         (bad, "refused", False, ["failed_gates"]),
@@ -189,42 +165,35 @@ def test_a_version_that_failed_its_gates_needs_force(
 
 
 def test_rollback_command_refuses_a_regressed_version_in_one_line(
-    boltit,
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    trained_versions: TrainedVersions,
+    boltit, target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
-    database = Database(registry_settings.database_url)
-    try:
-        v1 = trained_versions.good
-        v3 = clone_version(client, name=name, version=v1)
-        _serve_in_turn(client, database, name, v1, v3)
-        number = _monitor_rolls_back(registry_settings, client, database, bad=v3, to=v1)
+    client, name = target["client"], target["name"]
+    v1 = trained_versions.good
+    v3 = clone_version(client, name=name, version=v1)
+    serve_in_turn(target, v1, v3)
+    number = _monitor_rolls_back(target, bad=v3, to=v1)
 
-        code, _, err = boltit("rollback", "--to", v3, "--actor", "carol")
-        assert code == 1 and len(err.strip().splitlines()) == 1, err
-        assert f"rollback to v{v3} refused: incident #{number} (open) marked v{v3} regressed" in err
-        assert "--force --reason" in err
-        code, _, err = boltit("rollback", "--to", v3, "--force")
-        assert code == 2 and "--force needs a --reason" in err
-        assert aliases(client, name=name)[PRODUCTION] == v1
+    code, _, err = boltit("rollback", "--to", v3, "--actor", "carol")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"rollback to v{v3} refused: incident #{number} (open) marked v{v3} regressed" in err
+    assert "--force --reason" in err
+    code, _, err = boltit("rollback", "--to", v3, "--force")
+    assert code == 2 and "--force needs a --reason" in err
+    assert aliases(client, name=name)[PRODUCTION] == v1
 
-        code, out, _ = boltit(
-            "rollback", "--to", v3, "--force", "--reason", "false alarm", "--actor", "carol"
-        )
-        assert code == 0, out
-        assert f"Production v{v1} -> v{v3} (forced: incident #{number} (open)" in out
-        assert aliases(client, name=name)[PRODUCTION] == v3
+    code, out, _ = boltit(
+        "rollback", "--to", v3, "--force", "--reason", "false alarm", "--actor", "carol"
+    )
+    assert code == 0, out
+    assert f"Production v{v1} -> v{v3} (forced: incident #{number} (open)" in out
+    assert aliases(client, name=name)[PRODUCTION] == v3
 
-        code, out, _ = boltit("history", "--limit", "2")
-        assert code == 0, out
-        refused, forced = [line for line in out.splitlines() if "rollback" in line]
-        assert "refused" in refused and f"guarded: incident #{number}" in refused
-        assert "forced" in forced and f"guarded: incident #{number}" in forced
-        assert "false alarm" in forced
-    finally:
-        database.dispose()
+    code, out, _ = boltit("history", "--limit", "2")
+    assert code == 0, out
+    refused, forced = [line for line in out.splitlines() if "rollback" in line]
+    assert "refused" in refused and f"guarded: incident #{number}" in refused
+    assert "forced" in forced and f"guarded: incident #{number}" in forced
+    assert "false alarm" in forced
 
 
 def _ui_moves_production(client: MlflowClient, name: str, version: str) -> None:
@@ -233,25 +202,17 @@ def _ui_moves_production(client: MlflowClient, name: str, version: str) -> None:
 
 
 def test_sync_reverts_a_ui_move_back_to_a_version_an_incident_rolled_back(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
     from boltit.registry.gate_config import load_gate_config
     from boltit.registry.sync import sync
 
-    client, name, settings = trained_client, registry_settings.model_name, registry_settings
-    v1 = trained_versions.good
-    v3 = clone_version(client, name=name, version=v1)
-    v4 = clone_version(client, name=name, version=v1)
-    _serve_in_turn(client, registry_db, name, v1, v3, v4)
-    number = _monitor_rolls_back(settings, client, registry_db, bad=v4, to=v3)
+    client, name, registry_db = target["client"], target["name"], target["database"]
+    v3, v4 = _three_served(target, trained_versions)
+    number = _monitor_rolls_back(target, bad=v4, to=v3)
 
     _ui_moves_production(client, name, v4)
-    (outcome,) = sync(
-        client=client, database=registry_db, name=name, actor="sync", settings=settings
-    )
+    (outcome,) = sync(**target, actor="sync")
 
     assert (outcome.outcome, outcome.judged, outcome.gates_passed) == ("reverted", "guarded", None)
     assert [(g.name, g.incident) for g in outcome.guards] == [("incident", number)]
@@ -267,19 +228,12 @@ def test_sync_reverts_a_ui_move_back_to_a_version_an_incident_rolled_back(
     assert f"incident #{number}" in (client.get_model_version(name, v4).description or "")
 
     # The gate config can let the gates decide instead; the guard is still recorded.
-    judging = load_gate_config(settings.gates_config)
+    judging = load_gate_config(target["settings"].gates_config)
     judging = judging.model_copy(
         update={"sync": judging.sync.model_copy(update={"on_guarded": "judge"})}
     )
     _ui_moves_production(client, name, v4)
-    (outcome,) = sync(
-        client=client,
-        database=registry_db,
-        name=name,
-        actor="sync",
-        settings=settings,
-        config=judging,
-    )
+    (outcome,) = sync(**target, actor="sync", config=judging)
     assert outcome.outcome == "accepted" and outcome.gates_passed is True, outcome.reason
     assert outcome.judged == "current_config" and [g.incident for g in outcome.guards] == [number]
     assert aliases(client, name=name)[PRODUCTION] == v4
@@ -288,23 +242,18 @@ def test_sync_reverts_a_ui_move_back_to_a_version_an_incident_rolled_back(
 
 
 def test_sync_reverts_a_ui_move_to_a_version_that_failed_its_gates_without_judging(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
     from boltit.registry.sync import sync
 
-    client, name = trained_client, registry_settings.model_name
+    client, name, registry_db = target["client"], target["name"], target["database"]
     good, bad = trained_versions.good, trained_versions.bad
-    _serve_in_turn(client, registry_db, name, good)
+    serve_in_turn(target, good)
     client.set_model_version_tag(name, bad, "validation_status", "failed")
     client.set_model_version_tag(name, bad, "gate.min_accuracy", "failed (observed 0.12)")
 
     _ui_moves_production(client, name, bad)
-    (outcome,) = sync(
-        client=client, database=registry_db, name=name, actor="sync", settings=registry_settings
-    )
+    (outcome,) = sync(**target, actor="sync")
 
     assert (outcome.outcome, outcome.judged) == ("reverted", "guarded")
     assert outcome.reason.startswith(f"guarded: v{bad} failed its gates (min_accuracy)")

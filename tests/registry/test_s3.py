@@ -30,7 +30,7 @@ def test_artifacts_and_manifests_on_s3(
     registry_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from boltit.training.data import from_generator
-    from boltit.training.train import TrainConfig, train
+    from boltit.training.train import TrainConfig, TrainRequest, train
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket=BUCKET)
@@ -46,10 +46,9 @@ def test_artifacts_and_manifests_on_s3(
     client = configure_mlflow(settings)
     name = settings.model_name
     trained = train(
+        TrainRequest(dataset=from_generator(1200, seed=1), config=TrainConfig(latency_samples=10)),
         settings=settings,
         client=client,
-        dataset=from_generator(1200, seed=1),
-        config=TrainConfig(latency_samples=10),
     )
     v1 = str(trained.model_version)
     stored = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="mlflow/")["Contents"]]

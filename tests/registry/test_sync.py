@@ -6,24 +6,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mlflow import MlflowClient
 
-from boltit.core.db import Database
+from boltit.core.polling import wait_until
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
 from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
-from boltit.registry.promote import promote
 from boltit.registry.sync import watch
 from boltit.registry.validate import validate
-from tests.conftest import free_port
-from tests.registry.conftest import TrainedVersions, clone_version
+from tests.registry.conftest import TrainedVersions, clone_version, serve_validated
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -47,18 +46,17 @@ def mlflow_ui(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
+
+        def healthy() -> bool:
             if server.poll() is not None:
                 pytest.fail(f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()}")
             try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
+                return httpx.get(f"{url}/health", timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not answer /health within 180 s")
-            time.sleep(0.5)
+                return False
+
+        if wait_until(healthy, timeout=180, interval=0.5) is None:
+            pytest.fail("mlflow server did not answer /health within 180 s")
         yield url
     finally:
         # The server runs uvicorn as a child; stop the session this test started, by its id.
@@ -100,21 +98,15 @@ def _stage(client: MlflowClient, name: str, version: str) -> str:
     return str(client.get_model_version(name, version).current_stage)
 
 
+@pytest.mark.slow  # `mlflow server` starting is most of its 25 s
 def test_ui_changes_are_synced_accepted_or_reverted(
-    mlflow_ui: str,
-    boltit,
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    registry_db: Database,
-    trained_versions: TrainedVersions,
+    mlflow_ui: str, boltit, target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
-    common = {"client": client, "database": registry_db, "name": name}
+    client, name, registry_db = target["client"], target["name"], target["database"]
     good, bad = trained_versions.good, trained_versions.bad
-    assert validate(**common, version=good, actor="alice", settings=registry_settings).passed
-    promote(**common, version=good, actor="alice", settings=registry_settings)
+    serve_validated(target, good)
     twin = clone_version(client, name=name, version=good)
-    assert validate(**common, version=twin, actor="alice", settings=registry_settings).passed
+    assert validate(**target, version=twin, actor="alice").passed
 
     code, out, _ = boltit("registry", "sync")
     assert code == 0 and "nothing to sync" in out
@@ -141,10 +133,7 @@ def test_ui_changes_are_synced_accepted_or_reverted(
 
     # Moving the Production alias by hand is noticed too; --watch keeps polling.
     ui_set_alias(mlflow_ui, name=name, alias=PRODUCTION, version=bad)
-    seen = watch(
-        client=client, database=registry_db, name=name, actor="sync-bot",
-        settings=registry_settings, interval=0.1, max_cycles=2,
-    )  # fmt: skip
+    seen = watch(**target, actor="sync-bot", interval=0.1, max_cycles=2)
     assert seen == 1
     assert aliases(client, name=name)[PRODUCTION] == twin
 

@@ -10,11 +10,9 @@ from boltit.core.db import Database
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PRODUCTION
 from boltit.registry.lookup import aliases
-from boltit.registry.promote import promote
 from boltit.registry.sync import SyncOutcome
 from boltit.registry.sync_watcher import watch_forever
-from boltit.registry.validate import validate
-from tests.registry.conftest import TrainedVersions, clone_version
+from tests.registry.conftest import TrainedVersions, clone_version, serve_validated
 
 
 def test_a_store_without_the_model_is_waited_for_and_said_once(
@@ -37,25 +35,18 @@ def test_a_store_without_the_model_is_waited_for_and_said_once(
 
 
 def test_a_production_move_made_outside_boltit_is_judged(
-    registry_settings: Settings,
-    trained_client: MlflowClient,
-    trained_versions: TrainedVersions,
-    registry_db: Database,
+    target: dict[str, Any], trained_versions: TrainedVersions
 ) -> None:
-    client, name = trained_client, registry_settings.model_name
-    common: dict[str, Any] = {"client": client, "database": registry_db, "name": name}
-    good = trained_versions.good
-    assert validate(**common, version=good, actor="alice", settings=registry_settings).passed
-    promote(**common, version=good, actor="alice", settings=registry_settings)
+    client, name, good = target["client"], target["name"], trained_versions.good
+    serve_validated(target, good)
     twin = clone_version(client, name=name, version=good)
     client.set_registered_model_alias(name, PRODUCTION, twin)  # as the UI's alias editor does
 
     outcomes: list[SyncOutcome] = []
     errors: list[str] = []
     watch_forever(
-        **common,
+        **target,
         actor="watcher",
-        settings=registry_settings,
         interval=0.01,
         on_outcome=outcomes.append,
         on_error=errors.append,

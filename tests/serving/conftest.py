@@ -24,9 +24,11 @@ import uvicorn
 from mlflow import MlflowClient
 from pydantic import SecretStr
 
+from boltit.core.polling import wait_until
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
-from tests.conftest import PROJECT_ENV, free_port
+from tests.conftest import PROJECT_ENV
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "test-admin-token"
@@ -82,13 +84,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = load_settings(state_dir=root / "state")
     client = configure_mlflow(settings)
     from boltit.training.data import from_generator
-    from boltit.training.train import train
+    from boltit.training.train import TrainRequest, train
 
     result = train(
+        TrainRequest(dataset=from_generator(3000, seed=5), register=True),
         settings=settings,
         client=client,
-        dataset=from_generator(3000, seed=5),
-        register=True,
     )
     target = root / "model"
     mlflow.artifacts.download_artifacts(
@@ -97,15 +98,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def register_version(client: MlflowClient, model_dir: Path, where: Path) -> str:
-    """Register a copy of the trained model as a new version; returns its number."""
+def register_version(
+    client: MlflowClient, model_dir: Path, where: Path, *, run_id: str | None = None
+) -> str:
+    """Register a copy of the trained model as a new version (of ``run_id``, when given);
+    returns its number."""
     copy = where / f"model-copy-{time.monotonic_ns()}"
     shutil.copytree(model_dir, copy)
     try:
         client.get_registered_model(MODEL)
     except Exception:
         client.create_registered_model(MODEL)
-    version = client.create_model_version(MODEL, source=copy.as_uri())
+    version = client.create_model_version(MODEL, source=copy.as_uri(), run_id=run_id)
     return str(version.version)
 
 
@@ -171,18 +175,19 @@ class ServiceProcess:
         return self
 
     def wait_ready(self, timeout: float = 120) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"service exited {self.process.returncode}: {self.logs()}")
+        process = self.process
+        assert process is not None
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"service exited {process.returncode}: {self.logs()}")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"service not ready after {timeout} s: {self.logs()}")
+                return False
+
+        if wait_until(ready, timeout=timeout, interval=0.3) is None:
+            raise AssertionError(f"service not ready after {timeout} s: {self.logs()}")
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log else ""
@@ -215,11 +220,14 @@ class ServiceThread:
 
     def __enter__(self) -> ServiceThread:
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
+
+        def started() -> bool:
+            if not self.thread.is_alive():
                 raise AssertionError("in-thread service did not start")
-            time.sleep(0.05)
+            return bool(self.server.started)
+
+        if wait_until(started, timeout=60, interval=0.05) is None:
+            raise AssertionError("in-thread service did not start")
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -229,13 +237,10 @@ class ServiceThread:
 
 def wait_for(predicate: Any, *, timeout: float, interval: float = 0.05) -> float:
     """Seconds until ``predicate()`` is true; fails the test after ``timeout``."""
-    started = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    waited = wait_until(lambda: bool(predicate()), timeout=timeout, interval=interval)
+    if waited is None:
+        raise AssertionError(f"condition not met within {timeout} s")
+    return waited
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ class Api:
     settings: Settings
     database: Database
     version: str
+    run_id: str  # the training run the served version was registered from
     http: httpx.Client
 
 
@@ -69,14 +70,17 @@ def api(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[A
             poll_interval_seconds=0.2,
         )
         client = configure_mlflow(settings)
-        version = register_version(client, model_dir, root)
+        run_id = client.create_run(client.create_experiment("api")).info.run_id
+        version = register_version(client, model_dir, root, run_id=run_id)
         client.set_registered_model_alias(MODEL, "Production", version)
         database = Database(settings.database_url)
         with (
             ServiceThread(settings) as running,
             httpx.Client(base_url=running.url, timeout=30) as http,
         ):
-            yield Api(settings=settings, database=database, version=version, http=http)
+            yield Api(
+                settings=settings, database=database, version=version, run_id=run_id, http=http
+            )
         database.dispose()
 
 
@@ -132,7 +136,7 @@ def test_model_version_ready_and_health(api: Api) -> None:
     assert version["name"] == MODEL
     assert version["version"] == production_v1
     assert version["alias"] == "Production"
-    assert version["run_id"] is None or isinstance(version["run_id"], str)
+    assert version["run_id"] == api.run_id
     assert version["loaded_at"]
     assert http.get("/ready").json() == {"ready": True, "version": production_v1}
     health = http.get("/health").json()
@@ -243,13 +247,14 @@ def test_admin_writes_need_the_token(http: httpx.Client, database: Database) -> 
     assert reloaded.json()["results"][0]["swapped"] is True
 
 
+@pytest.mark.e2e
 def test_a_flag_change_from_another_process_is_seen(
     http: httpx.Client, live_settings: Settings
 ) -> None:
     assert http.get("/admin/feature-flags").json()["auto_apply_enabled"] is True
     # Another process (as `boltit flags set` or the monitor would) writes the shared table.
     other = (
-        "from boltit import flags; from boltit.core.db import Database; import os; "
+        "from boltit.core import flags; from boltit.core.db import Database; import os; "
         "db = Database(os.environ['BOLTIT_DATABASE_URL']); "
         "s = db.session().__enter__(); "
         "flags.set_flag(s, 'auto_apply_enabled', enabled=False, actor='monitor', reason='drill'); "

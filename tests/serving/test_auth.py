@@ -64,6 +64,7 @@ def _cli(settings: Settings, *args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+@pytest.mark.e2e
 def test_token_create_prints_the_token_once_and_stores_only_its_hash(settings: Settings) -> None:
     code, stdout, stderr = _cli(
         settings, "token", "create", "helpdesk", "--scope", "classify", "--scope", "feedback"
@@ -101,6 +102,7 @@ def test_token_create_prints_the_token_once_and_stores_only_its_hash(settings: S
     assert code == 2 and "no client named 'helpdesk'" in stderr
 
 
+@pytest.mark.e2e
 def test_a_broken_clients_file_is_one_clear_error(settings: Settings) -> None:
     settings.clients_path.parent.mkdir(parents=True, exist_ok=True)
     settings.clients_path.write_text('{"clients": [{"name": "x"}]}')
@@ -110,6 +112,7 @@ def test_a_broken_clients_file_is_one_clear_error(settings: Settings) -> None:
     assert "Traceback" not in stdout + stderr
 
 
+@pytest.mark.e2e
 def test_the_service_refuses_to_start_open_unless_asked(settings: Settings, tmp_path: Path) -> None:
     closed = settings.model_copy(update={"insecure_open": False})
     with pytest.raises(InsecureStartError, match="BOLTIT_INSECURE_OPEN=true"):
@@ -214,9 +217,10 @@ def test_each_route_needs_its_scope(secure_service: ServiceThread, secure: Setti
 
 
 def _wrong_labels(
-    http: httpx.Client, n: int, *, classify: dict[str, str], label: dict[str, str]
+    http: httpx.Client, n: int, *, classify: dict[str, str], label: dict[str, str], status: int
 ) -> list[str]:
-    """Classify ``n`` tickets, then mark every one wrong: a poisoning run."""
+    """Classify ``n`` tickets, then mark every one wrong: a poisoning run; every label is
+    answered ``status``."""
     frame = generate_tickets(n, seed=3)
     answers = http.post(
         "/classify/batch", json={"texts": frame["text"].tolist()}, headers=classify
@@ -228,7 +232,7 @@ def _wrong_labels(
         response = http.post(
             f"/tickets/{answer['ticket_id']}/feedback", json={"category": other}, headers=label
         )
-        assert response.status_code in (200, 401), response.text
+        assert response.status_code == status, response.text
     return ids
 
 
@@ -247,7 +251,7 @@ def test_poisoning_without_a_token_is_refused_and_never_reaches_the_monitor(
             f"/tickets/{ticket.json()['ticket_id']}/feedback", json={"category": "Purchase"}
         )
         assert poisoned.status_code == 401
-        ids = _wrong_labels(http, n, classify=classifier, label={})
+        ids = _wrong_labels(http, n, classify=classifier, label={}, status=401)
     with database.session() as session:
         labelled = session.scalars(select(Ticket).where(Ticket.id.in_(ids))).all()
         assert len(labelled) == n and all(t.feedback_category is None for t in labelled)
@@ -258,7 +262,7 @@ def test_poisoning_without_a_token_is_refused_and_never_reaches_the_monitor(
         ServiceThread(opened) as running,
         httpx.Client(base_url=running.url, timeout=60) as http,
     ):
-        anonymous_ids = _wrong_labels(http, n, classify={}, label={})
+        anonymous_ids = _wrong_labels(http, n, classify={}, label={}, status=200)
     with database.session() as session:
         stored = session.scalars(select(Ticket).where(Ticket.id.in_(anonymous_ids))).all()
         assert all(t.feedback_category is not None and t.feedback_client is None for t in stored)
@@ -279,7 +283,7 @@ def test_poisoning_without_a_token_is_refused_and_never_reaches_the_monitor(
         ServiceThread(opened) as running,
         httpx.Client(base_url=running.url, timeout=60) as http,
     ):
-        _wrong_labels(http, n, classify=poisoner, label=poisoner)
+        _wrong_labels(http, n, classify=poisoner, label=poisoner, status=200)
     result = run_once(settings=opened, database=database, client=mlflow_client)
     assert result.status.quality.labelled == n
     assert result.status.quality.accuracy == 0.0

@@ -58,6 +58,8 @@ def contract_service(
             yield running, headers
 
 
+@pytest.mark.e2e
+@pytest.mark.slow  # every schemathesis phase: 20 s measured
 def test_schemathesis_finds_no_failure_on_any_operation(
     contract_service: tuple[ServiceThread, dict[str, str]], tmp_path: Path
 ) -> None:

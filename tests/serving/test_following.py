@@ -28,6 +28,9 @@ from tests.serving.conftest import (
     wait_for,
 )
 
+# Two `boltit serve` replicas start for the module: over 20 s whichever test runs.
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Cluster:

@@ -23,6 +23,8 @@ from boltit.core.schema import Ticket
 from boltit.core.settings import Settings
 from tests.serving.conftest import ServiceProcess, service_env, wait_for
 
+pytestmark = pytest.mark.e2e
+
 CLIENTS = 8
 ANSWERED_BEFORE_KILL = 150  # tickets answered 200 before the kill: the load is well under way
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from boltit.core.db import Database
@@ -10,6 +11,7 @@ from boltit.monitoring.snapshot import count_prediction_errors
 from boltit.serving.app import create_app
 
 
+@pytest.mark.integration  # the app follows an (empty) MLflow registry
 def test_unanswered_classify_is_recorded_as_a_prediction_error(
     settings: Settings, database: Database
 ) -> None:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from boltit.core.ports import free_port
 from boltit.core.settings import Settings
-from tests.conftest import free_port
 from tests.serving.conftest import (
     MODEL,
     VENV_BIN,
@@ -28,6 +28,8 @@ from tests.serving.conftest import (
     service_env,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 # No client token in these tests: the service runs open on purpose.
 OPEN = {"BOLTIT_INSECURE_OPEN": "true"}

@@ -23,7 +23,7 @@ from boltit.core.settings import Settings
 from boltit.core.tracking import configure_mlflow
 from tests.serving.conftest import ServiceThread, wait_for
 
-pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.real_data, pytest.mark.slow]
 
 # Measured: on 20,000 tickets in file order the retrained model scores 0.8485 on its
 # evaluation set (under 0.85); 32,000 give 0.8628, a margin the run-to-run noise keeps.

@@ -14,13 +14,13 @@ from mlflow import MlflowClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from boltit.app.mlflow_server import register_webhook, start_mlflow_server
 from boltit.core.db import Database
+from boltit.core.ports import free_port
 from boltit.core.schema import AuditEvent
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PRODUCTION
-from boltit.serving.cli import register_webhook, start_mlflow_server
 from boltit.serving.process_tree import stop_process_group
-from tests.conftest import free_port
 from tests.serving.conftest import (
     MODEL,
     WEBHOOK_SECRET,
@@ -29,6 +29,8 @@ from tests.serving.conftest import (
     service_env,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.slow  # over 20 s (a real server process)

@@ -15,6 +15,8 @@ from boltit.core.schema import Ticket
 from boltit.core.settings import Settings
 from tests.serving.conftest import ServiceProcess, service_env
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.slow  # over 20 s (a real server process)
 def test_two_workers_store_every_ticket_and_sum_their_metrics(

@@ -10,28 +10,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from boltit.app.cli import main
 from boltit.core.settings import Settings
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The CLI builds its own settings from the environment: point it at tmp_path."""
-    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return settings
-
-
-def run_cli(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    """Run ``boltit <args>`` in this process exactly as the console script does."""
-    monkeypatch.setattr(sys, "argv", ["boltit", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
+from tests.console_script import Boltit
 
 
 def _write(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -41,7 +21,7 @@ def _write(tmp_path: Path, name: str, content: bytes) -> Path:
 
 
 BAD_INPUTS = {
-    "missing file": (None, [], "data file not found"),
+    "missing file": (None, [], "tickets.csv: no such file"),
     "unknown columns": (
         b"Document,Topic_group\nmy laptop is broken,Hardware\nvpn locked,Access\n",
         ["--text-column", "Body", "--label-column", "Topic_group"],
@@ -60,17 +40,15 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_refused_with_one_line(
     case: str,
-    cli_env: Settings,
+    boltit: Boltit,
     mlflow_client: MlflowClient,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     content, extra, message = BAD_INPUTS[case]
     path = tmp_path / "tickets.csv"
     if content is not None:
         path.write_bytes(content)
-    code, out, err = run_cli(["train", "--data", str(path), *extra], monkeypatch, capsys)
+    code, out, err = boltit("train", "--data", str(path), *extra)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -80,6 +58,7 @@ def test_bad_input_is_refused_with_one_line(
     assert mlflow_client.search_registered_models() == []
 
 
+@pytest.mark.e2e
 def test_bad_input_in_a_real_process_has_no_traceback(cli_env: Settings, tmp_path: Path) -> None:
     path = _write(tmp_path, "one.csv", b"text,category\na b c,X\nd e f,X\n")
     completed = subprocess.run(
@@ -98,11 +77,7 @@ def test_bad_input_in_a_real_process_has_no_traceback(cli_env: Settings, tmp_pat
 
 
 def test_train_prints_run_version_and_metrics(
-    cli_env: Settings,
-    mlflow_client: MlflowClient,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    boltit: Boltit, mlflow_client: MlflowClient, tmp_path: Path
 ) -> None:
     from boltit.training.generator import generate_tickets
 
@@ -110,10 +85,8 @@ def test_train_prints_run_version_and_metrics(
     generate_tickets(1500, seed=8).rename(columns={"text": "Body", "category": "Queue"}).to_csv(
         path, index=False
     )
-    code, out, err = run_cli(
-        ["train", "--data", str(path), "--text-column", "Body", "--label-column", "Queue"],
-        monkeypatch,
-        capsys,
+    code, out, err = boltit(
+        "train", "--data", str(path), "--text-column", "Body", "--label-column", "Queue"
     )
     assert code == 0, err
     assert "run id: " in out
@@ -125,24 +98,10 @@ def test_train_prints_run_version_and_metrics(
 
 
 def test_no_register_logs_a_run_but_no_version(
-    cli_env: Settings,
-    mlflow_client: MlflowClient,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    boltit: Boltit, cli_env: Settings, mlflow_client: MlflowClient
 ) -> None:
-    code, out, err = run_cli(
-        [
-            "retrain",
-            "--rows",
-            "1500",
-            "--seed",
-            "3",
-            "--no-register",
-            "--include-recent-days",
-            "30",
-        ],
-        monkeypatch,
-        capsys,
+    code, out, err = boltit(
+        "retrain", "--rows", "1500", "--seed", "3", "--no-register", "--include-recent-days", "30"
     )
     assert code == 0, err
     assert "ticket store: 0 labelled tickets from the last 30 days" in out
@@ -155,11 +114,7 @@ def test_no_register_logs_a_run_but_no_version(
 
 
 def test_rare_categories_are_refused_by_name_then_folded_with_min_class_rows(
-    cli_env: Settings,
-    mlflow_client: MlflowClient,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    boltit: Boltit, mlflow_client: MlflowClient, tmp_path: Path
 ) -> None:
     from boltit.training.shapes import skewed_teams
 
@@ -169,16 +124,14 @@ def test_rare_categories_are_refused_by_name_then_folded_with_min_class_rows(
     counts = frame["category"].value_counts()
     singleton = str(counts.index[-1])
 
-    code, out, err = run_cli(["train", "--data", str(path)], monkeypatch, capsys)
+    code, out, err = boltit("train", "--data", str(path))
     assert code != 0
     assert singleton in err  # the offending categories are named
     assert "--min-class-rows" in err and "--allow-failing-data" in err
     assert mlflow_client.search_registered_models() == []
 
-    code, out, err = run_cli(
-        ["train", "--data", str(path), "--min-class-rows", "50", "--other-label", "Other teams"],
-        monkeypatch,
-        capsys,
+    code, out, err = boltit(
+        "train", "--data", str(path), "--min-class-rows", "50", "--other-label", "Other teams"
     )
     assert code == 0, err
     out = " ".join(out.split())  # the console wraps long lines

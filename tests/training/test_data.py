@@ -12,6 +12,7 @@ from boltit.core.schema import Ticket
 from boltit.core.tickets import add_feedback
 from boltit.training.data import combine, from_generator, from_store, load_file
 from boltit.training.generator import generate_tickets
+from tests.monitoring.tickets import ticket_row
 
 
 def _export(tmp_path: Path, suffix: str = ".csv") -> Path:
@@ -66,7 +67,7 @@ def test_digest_follows_content_not_timestamps() -> None:
 @pytest.mark.parametrize(
     ("content", "name", "kwargs", "message"),
     [
-        (None, "missing.csv", {}, "data file not found"),
+        (None, "missing.csv", {}, "missing.csv: no such file"),
         (b"text,category\nhi there,A\n", "t.csv", {"text_column": "Body"}, "unknown column 'Body'"),
         (b"", "t.csv", {}, "the dataset is empty"),
         (b"text,category\n", "t.csv", {}, "the dataset is empty"),
@@ -98,21 +99,14 @@ def test_unknown_columns_list_the_available_ones(tmp_path: Path) -> None:
 
 
 def _ticket(session, index: int, *, created_at: datetime, feedback: str | None) -> None:  # type: ignore[no-untyped-def]
-    session.add(
-        Ticket(
-            id=f"t{index}",
-            text=f"my laptop {index} does not start",
-            category="Hardware",
-            priority="P3",
-            confidence=0.9,
-            model_name="ticket-classifier",
-            model_version="1",
-            latency_ms=0.5,
-            auto_applied=False,
-            reason="below threshold",
-            created_at=created_at,
-        )
+    row = ticket_row(
+        text=f"my laptop {index} does not start",
+        category="Hardware",
+        confidence=0.9,
+        version="1",
+        created_at=created_at,
     )
+    session.add(Ticket(**{**row, "id": f"t{index}", "priority": "P3"}))
     session.flush()
     if feedback:
         add_feedback(session, f"t{index}", category=feedback, priority="P2")

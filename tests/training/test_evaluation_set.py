@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,17 +10,18 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from boltit.app.cli import main
 from boltit.core import evaluation_sets as es
 from boltit.core.db import Database
 from boltit.core.errors import BadInputError
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.tracking import configure_mlflow
 from boltit.training.data import from_generator, validate_frame
 from boltit.training.generator import generate_tickets
 from boltit.training.holdout import split_arrivals
 from boltit.training.model import ModelConfig
-from boltit.training.train import TrainConfig, TrainResult, train
+from boltit.training.train import TrainConfig, TrainRequest, TrainResult, train
+from tests.console_script import Boltit
+from tests.training.conftest import settings_under
 
 FAST = TrainConfig(model=ModelConfig(seed=3), latency_samples=10)
 ROWS = 1500
@@ -41,17 +41,12 @@ class Lineage:
 
 @pytest.fixture(scope="module")
 def lineage(tmp_path_factory: pytest.TempPathFactory) -> Lineage:
-    state = tmp_path_factory.mktemp("evaluation-set") / "state"
-    settings = load_settings(
-        state_dir=state,
-        tracking_uri_override=f"sqlite:///{state / 'mlflow.db'}",
-        registry_uri_override=None,
-        database_url_override=f"sqlite:///{state / 'boltit.db'}",
-        model_name="ticket-classifier",
-    )
+    settings = settings_under(tmp_path_factory.mktemp("evaluation-set") / "state")
     client = configure_mlflow(settings)
     first = train(
-        settings=settings, client=client, dataset=from_generator(ROWS, seed=1), config=FAST
+        TrainRequest(dataset=from_generator(ROWS, seed=1), config=FAST),
+        settings=settings,
+        client=client,
     )
     first_set = es.read_evaluation_set(client, settings.model_name)
     assert first_set is not None
@@ -60,18 +55,17 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Lineage:
         [generate_tickets(ROWS, seed=1), generate_tickets(300, seed=2)], ignore_index=True
     )
     second = train(
+        TrainRequest(dataset=validate_frame(again, source="again", name="again"), config=FAST),
         settings=settings,
         client=client,
-        dataset=validate_frame(again, source="again", name="again"),
-        config=FAST,
     )
     arrivals = generate_tickets(200, seed=3).drop(columns=["created_at", "priority"])
     grown = train(
+        TrainRequest(
+            dataset=from_generator(ROWS, seed=1), config=FAST, evaluation_additions=arrivals
+        ),
         settings=settings,
         client=client,
-        dataset=from_generator(ROWS, seed=1),
-        config=FAST,
-        evaluation_additions=arrivals,
     )
     return Lineage(settings, client, first, second, grown, arrivals, first_set, first_tags)
 
@@ -94,7 +88,7 @@ def _digests(client: MlflowClient, run_id: str) -> set[str]:
 
 def test_first_training_fixes_a_stratified_set_the_model_points_at(lineage: Lineage) -> None:
     client, first, tags = lineage.client, lineage.first, lineage.first_tags
-    assert tags[es.TAG_URI] == f"runs:/{first.run_id}/{es.SET_ARTIFACT}"
+    assert tags[es.TAG_URI] == f"runs:/{first.run_id}/{es.EVALUATION_SET_ARTIFACT}"
     assert tags[es.TAG_ROWS] == str(first.evaluation_rows) == "300"
     assert tags[es.TAG_REVISION] == "1"
     assert tags[es.TAG_DIGEST] == first.evaluation_digest == lineage.first_set.digest
@@ -152,7 +146,7 @@ def test_additions_make_a_new_revision_and_keep_the_old_one(lineage: Lineage) ->
     assert grown.evaluation_added == 200 and grown.evaluation_revision == 2
     current = es.read_evaluation_set(client, name)
     assert current is not None
-    assert current.uri == f"runs:/{grown.run_id}/{es.SET_ARTIFACT}"
+    assert current.uri == f"runs:/{grown.run_id}/{es.EVALUATION_SET_ARTIFACT}"
     assert current.rows == 500 == grown.evaluation_rows
     assert current.revision == 2
     assert lineage.first_set.digests <= current.digests
@@ -182,11 +176,13 @@ def test_without_dates_the_cutoff_is_the_run_start(
     before = datetime.now(UTC)
     frame = generate_tickets(1200, seed=5).drop(columns=["created_at"])
     result = train(
+        TrainRequest(
+            dataset=validate_frame(frame, source="undated", name="undated"),
+            config=FAST,
+            register=False,
+        ),
         settings=settings,
         client=mlflow_client,
-        dataset=validate_frame(frame, source="undated", name="undated"),
-        config=FAST,
-        register=False,
     )
     assert result.training_cutoff is not None
     assert before <= result.training_cutoff <= datetime.now(UTC)
@@ -198,18 +194,18 @@ def test_training_only_on_evaluation_rows_is_refused(
     settings: Settings, mlflow_client: MlflowClient
 ) -> None:
     train(
-        settings=settings, client=mlflow_client, dataset=from_generator(1200, seed=6), config=FAST
+        TrainRequest(dataset=from_generator(1200, seed=6), config=FAST),
+        settings=settings,
+        client=mlflow_client,
     )
     held = es.read_evaluation_set(mlflow_client, settings.model_name)
     assert held is not None
     only_held = validate_frame(held.frame, source="held-out rows", name="held")
     with pytest.raises(BadInputError, match="after excluding the 240 rows that the evaluation"):
         train(
+            TrainRequest(dataset=only_held, config=FAST, allow_failing_data=True),
             settings=settings,
             client=mlflow_client,
-            dataset=only_held,
-            config=FAST,
-            allow_failing_data=True,  # 240 rows are too few for the data checks, too
         )
 
 
@@ -236,30 +232,15 @@ def test_split_arrivals_sends_a_stratified_share_after_the_cutoff() -> None:
     assert not set(es.row_digests(guarded.evaluation["text"])) & seen
 
 
-def _cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    monkeypatch.setattr(sys, "argv", ["boltit", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
 def test_retrain_sends_new_arrivals_to_the_evaluation_set(
-    settings: Settings,
-    mlflow_client: MlflowClient,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    boltit: Boltit, settings: Settings, mlflow_client: MlflowClient, tmp_path: Path
 ) -> None:
     from tests.monitoring.tickets import send_feedback, store_tickets, ticket_row
 
-    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    monkeypatch.setenv("COLUMNS", "200")
     base = tmp_path / "base.csv"
     generate_tickets(1200, seed=1).to_csv(base, index=False)
-    code, out, err = _cli(["train", "--data", str(base)], monkeypatch, capsys)
-    assert code in (0, None), err
+    code, out, err = boltit("train", "--data", str(base))
+    assert code == 0, err
     assert "evaluation set fixed by this run: 240 held-out tickets" in out
     mlflow_client.set_registered_model_alias(settings.model_name, "Production", "1")
     cutoff = es.serving_cutoff(mlflow_client, settings.model_name)
@@ -285,10 +266,8 @@ def test_retrain_sends_new_arrivals_to_the_evaluation_set(
     finally:
         database.dispose()
 
-    code, out, err = _cli(
-        ["retrain", "--data", str(base), "--include-recent-days", "90"], monkeypatch, capsys
-    )
-    assert code in (0, None), err
+    code, out, err = boltit("retrain", "--data", str(base), "--include-recent-days", "90")
+    assert code == 0, err
     assert "ticket store: 250 labelled tickets from the last 90 days" in out
     assert "250 arrived after v1's training cut-off" in out
     assert "50 join the evaluation set, 200 store tickets train" in out

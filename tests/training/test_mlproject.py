@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,9 @@ import pytest
 from mlflow import MlflowClient
 
 from boltit.training.generator import generate_tickets
+from tests.training.conftest import run_to_success
+
+pytestmark = pytest.mark.e2e
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -30,30 +32,10 @@ def test_mlflow_run_train_registers_a_version(tmp_path: Path) -> None:
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
     env.pop("MLFLOW_REGISTRY_URI", None)
-    completed = subprocess.run(
-        [
-            str(Path(bin_dir) / "mlflow"),
-            "run",
-            str(PROJECT),
-            "-e",
-            "train",
-            "-P",
-            f"data={data}",
-            "-P",
-            "text_column=Body",
-            "-P",
-            "label_column=Queue",
-            "--env-manager",
-            "local",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=400,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    command = [str(Path(bin_dir) / "mlflow"), "run", str(PROJECT), "-e", "train"]
+    command += ["-P", f"data={data}", "-P", "text_column=Body", "-P", "label_column=Queue"]
+    command += ["--env-manager", "local"]
+    completed = run_to_success(command, env=env, cwd=tmp_path, timeout=400)
     assert "registered: ticket-classifier version 1" in completed.stdout
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     version = client.get_model_version("ticket-classifier", "1")

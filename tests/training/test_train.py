@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ from mlflow import MlflowClient
 from boltit.core.audit import history
 from boltit.core.db import Database
 from boltit.core.errors import GateFailedError
-from boltit.core.settings import Settings, load_settings
+from boltit.core.settings import Settings
 from boltit.core.tracking import configure_mlflow
 from boltit.training.data import TicketDataset, from_generator, validate_frame
 from boltit.training.generator import generate_tickets
 from boltit.training.model import ModelConfig
-from boltit.training.train import TrainConfig, TrainResult, train
+from boltit.training.train import TrainConfig, TrainRequest, TrainResult, train
+from tests.training.conftest import run_to_success, settings_under
 
 FAST = TrainConfig(model=ModelConfig(seed=3), latency_samples=50)
 
@@ -39,19 +39,15 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """One registered version, trained once for every test of this module."""
-    state = tmp_path_factory.mktemp("train") / "state"
-    settings = load_settings(
-        state_dir=state,
-        tracking_uri_override=f"sqlite:///{state / 'mlflow.db'}",
-        registry_uri_override=None,
-        database_url_override=f"sqlite:///{state / 'boltit.db'}",
-        model_name="ticket-classifier",
-    )
+    settings = settings_under(tmp_path_factory.mktemp("train") / "state")
     client = configure_mlflow(settings)
     database = Database(settings.database_url)
     dataset = from_generator(2000, seed=11)
     result = train(
-        settings=settings, client=client, dataset=dataset, config=FAST, database=database
+        TrainRequest(dataset=dataset, config=FAST),
+        settings=settings,
+        client=client,
+        database=database,
     )
     return Trained(settings, client, database, dataset, result)
 
@@ -172,22 +168,15 @@ print(json.dumps({
 """
 
 
+@pytest.mark.e2e
 def test_version_loads_and_predicts_in_a_fresh_process(trained: Trained, tmp_path: Path) -> None:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": trained.settings.tracking_uri,
         "MLFLOW_REGISTRY_URI": trained.settings.registry_uri,
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, "models:/ticket-classifier/1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=240,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    command = [sys.executable, "-c", LOAD_SCRIPT, "models:/ticket-classifier/1"]
+    completed = run_to_success(command, env=env, cwd=tmp_path, timeout=240)
     answer = json.loads(completed.stdout.strip().splitlines()[-1])
     assert answer["columns"] == ["category", "confidence", "priority"]
     assert answer["categories"] == ["Hardware", "Access"]
@@ -209,7 +198,11 @@ def test_failing_data_is_refused_and_nothing_is_written(
     settings: Settings, mlflow_client: MlflowClient
 ) -> None:
     with pytest.raises(GateFailedError, match="duplicate_rate") as exc:
-        train(settings=settings, client=mlflow_client, dataset=_duplicated(600, with_priority=True))
+        train(
+            TrainRequest(dataset=_duplicated(600, with_priority=True)),
+            settings=settings,
+            client=mlflow_client,
+        )
     assert "--allow-failing-data" in str(exc.value)
     assert mlflow_client.search_registered_models() == []
     experiment = mlflow_client.get_experiment_by_name(settings.experiment_name)
@@ -221,12 +214,14 @@ def test_override_trains_without_priority_and_is_recorded(
     settings: Settings, mlflow_client: MlflowClient
 ) -> None:
     result = train(
+        TrainRequest(
+            dataset=_duplicated(800, with_priority=False),
+            config=FAST,
+            source="test",
+            allow_failing_data=True,
+        ),
         settings=settings,
         client=mlflow_client,
-        dataset=_duplicated(800, with_priority=False),
-        config=FAST,
-        allow_failing_data=True,
-        source="test",
     )
     assert result.data_checks_passed is False
     assert result.model_version is not None

@@ -15,9 +15,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from boltit.core.model_contract import ServedVersion
 from boltit.serving.deps import ServiceDep
 from boltit.serving.schemas import HealthPublic, LoadFailurePublic, ReadyPublic
-from boltit.serving.views import model_public
 
 router = APIRouter(tags=["health"])
 
@@ -46,8 +46,8 @@ async def health(service: ServiceDep) -> JSONResponse:
     )
     body = HealthPublic(
         status="degraded" if degraded else "ok",
-        model=model_public(production) if production else None,
-        challenger=model_public(challenger) if challenger else None,
+        model=ServedVersion.model_validate(production) if production else None,
+        challenger=ServedVersion.model_validate(challenger) if challenger else None,
         load_errors=sorted(failures, key=lambda f: f.at),
         registry_error=registry_error,
         flags=service.flags.values,
