@@ -56,6 +56,44 @@ class LoadResult:
     p99_ms: float
     max_ms: float
 
+    @classmethod
+    def measured(
+        cls,
+        server: str,
+        *,
+        requests: int,
+        ok: int,
+        failed: int,
+        elapsed: float,
+        latencies_ms: tuple[float, float, float, float],
+    ) -> LoadResult:
+        """Rounded as reported; ``latencies_ms`` is p50, p90, p99 and the maximum."""
+        p50, p90, p99, most = (round(value, 2) for value in latencies_ms)
+        return cls(
+            server=server,
+            requests=requests,
+            ok=ok,
+            failed=failed,
+            seconds=round(elapsed, 2),
+            req_per_s=round(ok / elapsed, 1),
+            p50_ms=p50,
+            p90_ms=p90,
+            p99_ms=p99,
+            max_ms=most,
+        )
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Which server one load run hits, with what, how hard and for how long."""
+
+    server: str
+    port: int
+    path: str
+    bodies: list[bytes]
+    connections: int
+    seconds: float
+
 
 async def _connection(
     http: httpx.AsyncClient,
@@ -108,38 +146,29 @@ async def _load(
     return sum(c[0] for c in counts), sum(c[1] for c in counts), latencies, elapsed
 
 
-def _load_in_process(
-    args: tuple[int, str, list[bytes], int, float, int],
-) -> tuple[int, int, list[float], float]:
-    port, path, bodies, connections, seconds, offset = args
-    bodies = bodies[offset:] + bodies[:offset]
-    return asyncio.run(_load(port, path, bodies, connections=connections, seconds=seconds))
+def _load_in_process(job: tuple[LoadPlan, int, int]) -> tuple[int, int, list[float], float]:
+    plan, connections, offset = job  # this process's share of the connections
+    bodies = plan.bodies[offset:] + plan.bodies[:offset]
+    return asyncio.run(
+        _load(plan.port, plan.path, bodies, connections=connections, seconds=plan.seconds)
+    )
 
 
-def run_load(
-    server: str,
-    port: int,
-    path: str,
-    bodies: list[bytes],
-    *,
-    connections: int,
-    seconds: float,
-    processes: int = 1,
-) -> LoadResult:
-    """Load one server for ``seconds`` from ``processes`` client processes and summarise.
+def run_load(plan: LoadPlan, *, processes: int = 1) -> LoadResult:
+    """Load one server for ``plan.seconds`` from ``processes`` client processes and summarise.
 
     One Python client process tops out near 1,000-1,300 req/s here, so a faster server
     needs the connections split over two client processes to be measured at all.
     """
-    if processes <= 1:
-        parts = [_load_in_process((port, path, bodies, connections, seconds, 0))]
+    processes = max(1, processes)
+    total = plan.connections
+    shares = [total // processes + (i < total % processes) for i in range(processes)]
+    jobs = [(plan, share, i * 500) for i, share in enumerate(shares)]
+    if processes == 1:
+        parts = [_load_in_process(jobs[0])]
     else:
         import multiprocessing
 
-        shares = [
-            connections // processes + (i < connections % processes) for i in range(processes)
-        ]
-        jobs = [(port, path, bodies, share, seconds, i * 500) for i, share in enumerate(shares)]
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             parts = pool.map(_load_in_process, jobs)
     ok = sum(p[0] for p in parts)
@@ -149,19 +178,15 @@ def run_load(
     ordered = sorted(latencies) or [0.0]
 
     def pct(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
-    return LoadResult(
-        server=server,
+    return LoadResult.measured(
+        plan.server,
         requests=ok + failed,
         ok=ok,
         failed=failed,
-        seconds=round(elapsed, 2),
-        req_per_s=round(ok / elapsed, 1),
-        p50_ms=pct(0.50),
-        p90_ms=pct(0.90),
-        p99_ms=pct(0.99),
-        max_ms=round(ordered[-1] * 1000, 2),
+        elapsed=elapsed,
+        latencies_ms=(pct(0.50), pct(0.90), pct(0.99), ordered[-1] * 1000),
     )
 
 
@@ -188,16 +213,7 @@ end
 """
 
 
-def run_wrk(
-    server: str,
-    port: int,
-    path: str,
-    bodies: list[bytes],
-    *,
-    connections: int,
-    seconds: float,
-    workdir: Path,
-) -> LoadResult:
+def run_wrk(plan: LoadPlan, *, workdir: Path) -> LoadResult:
     """Load one server with wrk (one thread) and summarise what its Lua ``done`` reports."""
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -207,27 +223,25 @@ def run_wrk(
         )
     script = workdir / "post.lua"
     script.write_text(WRK_SCRIPT)
-    bodies_file = workdir / f"bodies-{port}.jsonl"
-    bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
-    command += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
+    bodies_file = workdir / f"bodies-{plan.port}.jsonl"
+    bodies_file.write_bytes(b"\n".join(plan.bodies) + b"\n")
+    command = [wrk, "-t1", f"-c{plan.connections}", f"-d{plan.seconds:g}s", "--timeout", "10s"]
+    command += ["-s", str(script), f"http://127.0.0.1:{plan.port}{plan.path}"]
     command += ["--", str(bodies_file), "0"]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    failed = int(report["non_2xx"]) + int(report["socket_errors"])
-    elapsed = int(report["duration_us"]) / 1e6
-    ok = int(report["requests"]) - int(report["non_2xx"])
-    return LoadResult(
-        server=server,
+    return LoadResult.measured(
+        plan.server,
         requests=int(report["requests"]),
-        ok=ok,
-        failed=failed,
-        seconds=round(elapsed, 2),
-        req_per_s=round(ok / elapsed, 1),
-        p50_ms=round(report["p50_us"] / 1000, 2),
-        p90_ms=round(report["p90_us"] / 1000, 2),
-        p99_ms=round(report["p99_us"] / 1000, 2),
-        max_ms=round(report["max_us"] / 1000, 2),
+        ok=int(report["requests"]) - int(report["non_2xx"]),
+        failed=int(report["non_2xx"]) + int(report["socket_errors"]),
+        elapsed=int(report["duration_us"]) / 1e6,
+        latencies_ms=(
+            report["p50_us"] / 1000,
+            report["p90_us"] / 1000,
+            report["p99_us"] / 1000,
+            report["max_us"] / 1000,
+        ),
     )
 
 
@@ -461,25 +475,10 @@ def _load_generator(args: argparse.Namespace, workdir: Path) -> Load:
     """The chosen load generator, with the run's connections."""
 
     def load(server: str, port: int, path: str, bodies: list[bytes], seconds: float) -> LoadResult:
+        plan = LoadPlan(server, port, path, bodies, connections=args.connections, seconds=seconds)
         if args.client == "wrk":
-            return run_wrk(
-                server,
-                port,
-                path,
-                bodies,
-                connections=args.connections,
-                seconds=seconds,
-                workdir=workdir,
-            )
-        return run_load(
-            server,
-            port,
-            path,
-            bodies,
-            connections=args.connections,
-            seconds=seconds,
-            processes=args.client_processes,
-        )
+            return run_wrk(plan, workdir=workdir)
+        return run_load(plan, processes=args.client_processes)
 
     return load
 

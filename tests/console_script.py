@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from boltit.app.cli import main
+from boltit.core.settings import Settings
 
 # What a CLI test's ``boltit`` fixture gives: boltit("promote", "3") -> (code, out, err).
 Boltit = Callable[..., tuple[int, str, str]]
@@ -27,3 +28,11 @@ def run_boltit(
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The CLI builds its own settings from the environment: point it at ``settings``' stores."""
+    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that no tested line wraps
+    return settings

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -406,24 +406,50 @@ def _text_length(
     baseline: pd.DataFrame, current: pd.DataFrame, config: DriftConfig, plots: dict[str, Any]
 ) -> SignalResult:
     before, after = _lengths(baseline), _lengths(current)
-    skipped = _too_small("text_length", "ks", config, (len(before), len(after)))
+    return _ks_signal(
+        "text_length",
+        "text length",
+        before,
+        after,
+        config,
+        plots,
+        centre="median",
+        unit=" characters",
+    )
+
+
+def _ks_signal(
+    signal: str,
+    label: str,
+    before: np.ndarray,
+    after: np.ndarray,
+    config: DriftConfig,
+    plots: dict[str, Any],
+    *,
+    centre: Literal["median", "mean"],
+    unit: str = "",
+) -> SignalResult:
+    """A two-sample KS test of one numeric signal, summarised by its median or mean."""
+    skipped = _too_small(signal, "ks", config, (len(before), len(after)))
     if skipped:
         return skipped
     test = stats.ks_2samp(before, after)
     distance, p_value = float(test.statistic), float(test.pvalue)
-    verdict = _judge(distance, config.thresholds("text_length"), p_value, config.p_value)
-    medians = (float(np.median(before)), float(np.median(after)))
-    plots["text_length"] = {"baseline": before, "current": after}
+    verdict = _judge(distance, config.thresholds(signal), p_value, config.p_value)
+    average = np.median if centre == "median" else np.mean
+    then, now = float(average(before)), float(average(after))
+    digits = 0 if centre == "median" else 3  # lengths are whole characters; confidences are not
+    plots[signal] = {"baseline": before, "current": after}
     return SignalResult(
-        "text_length",
+        signal,
         "ks",
         distance,
         p_value,
         verdict,
-        config.thresholds("text_length"),
-        f"text length KS {distance:.3f} (p={p_value:.2g}); median {medians[0]:.0f} → "
-        f"{medians[1]:.0f} characters",
-        {"median_baseline": medians[0], "median_current": medians[1]},
+        config.thresholds(signal),
+        f"{label} KS {distance:.3f} (p={p_value:.2g}); {centre} {then:.{digits}f} → "
+        f"{now:.{digits}f}{unit}",
+        {f"{centre}_baseline": then, f"{centre}_current": now},
     )
 
 
@@ -515,21 +541,4 @@ def _confidence(
         )
     before = pd.to_numeric(baseline["confidence"], errors="coerce").dropna().to_numpy(float)
     after = pd.to_numeric(current["confidence"], errors="coerce").dropna().to_numpy(float)
-    skipped = _too_small("confidence", "ks", config, (len(before), len(after)))
-    if skipped:
-        return skipped
-    test = stats.ks_2samp(before, after)
-    distance, p_value = float(test.statistic), float(test.pvalue)
-    verdict = _judge(distance, config.thresholds("confidence"), p_value, config.p_value)
-    means = (float(before.mean()), float(after.mean()))
-    plots["confidence"] = {"baseline": before, "current": after}
-    return SignalResult(
-        "confidence",
-        "ks",
-        distance,
-        p_value,
-        verdict,
-        config.thresholds("confidence"),
-        f"confidence KS {distance:.3f} (p={p_value:.2g}); mean {means[0]:.3f} → {means[1]:.3f}",
-        {"mean_baseline": means[0], "mean_current": means[1]},
-    )
+    return _ks_signal("confidence", "confidence", before, after, config, plots, centre="mean")

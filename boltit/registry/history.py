@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from boltit.core import audit
 from boltit.core.db import Database
+from boltit.core.errors import BadInputError
 from boltit.core.schema import AuditEvent
 
 if TYPE_CHECKING:  # `boltit history` reads only the project database: no MLflow import
@@ -20,6 +21,18 @@ if TYPE_CHECKING:  # `boltit history` reads only the project database: no MLflow
 REGISTRY_ACTIONS = ["validate", "promote", "rollback", "registry_sync", "sync_revert"]
 # Events after which ``to_version`` held Production.
 _SERVING_ACTIONS = {"promote", "rollback"}
+
+
+def audited_reason(reason: str | None, *, force: bool, what: str) -> str | None:
+    """The stripped reason (None when blank); ``force`` without one is refused.
+
+    Raises:
+        BadInputError: ``force`` without a reason, since forced ``what`` are audited.
+    """
+    reason = reason.strip() if reason and reason.strip() else None
+    if force and reason is None:
+        raise BadInputError(f"--force needs a --reason; forced {what} are audited")
+    return reason
 
 
 def serving_timeline(session: Session, *, model_name: str) -> list[str]:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
-
-from boltit.core.db import Database
 from boltit.core.errors import BadInputError, GateFailedError
 from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
-from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
-from boltit.registry.history import record_event
+from boltit.registry.history import audited_reason, record_event
 from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
 from boltit.registry.lookup import aliases, get_version, registry_errors
 from boltit.registry.manifests import check_bucket, write_manifests
 from boltit.registry.transitions import move_production
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
+
+    from boltit.registry.target import VersionTarget
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,7 @@ class PromotionResult:
 
 
 def promote(
-    *,
-    client: MlflowClient,
-    database: Database,
-    settings: Settings,
-    name: str,
-    version: str | int,
-    actor: str,
-    reason: str | None = None,
-    force: bool = False,
+    *, reason: str | None = None, force: bool = False, **target: Unpack[VersionTarget]
 ) -> PromotionResult:
     """Make ``version`` serve: old Production becomes ``previous``, stages follow.
 
@@ -51,10 +45,9 @@ def promote(
     Promotions of one model are serialised by a database lock, so racing promotions
     each see the other's result.
     """
-    version = str(version).strip()
-    reason = reason.strip() if reason and reason.strip() else None
-    if force and reason is None:
-        raise BadInputError("--force needs a --reason; forced promotions are audited")
+    client, database, settings = target["client"], target["database"], target["settings"]
+    name, actor, version = target["name"], target["actor"], str(target["version"]).strip()
+    reason = audited_reason(reason, force=force, what="promotions")
     get_version(client, name=name, version=version)
     check_bucket(settings)
     # A version that cannot load must never serve, forced or not. Loading takes seconds,

@@ -14,22 +14,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
-from boltit.core.db import Database
 from boltit.core.errors import BadInputError, BoltitError, GateFailedError, NotFoundError
 from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION
-from boltit.registry.history import record_event, served_before, serving_timeline
+from boltit.registry.history import (
+    audited_reason,
+    record_event,
+    served_before,
+    serving_timeline,
+)
 from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
 from boltit.registry.lookup import aliases, get_version
 from boltit.registry.manifests import check_bucket, write_manifests
 from boltit.registry.rollback_guard import Guard, version_guards
 from boltit.registry.transitions import move_production
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
+
+    from boltit.registry.target import Target
 
 
 @dataclass(frozen=True)
@@ -47,14 +57,10 @@ class RollbackResult:
 
 def rollback(
     *,
-    client: MlflowClient,
-    database: Database,
-    settings: Settings,
-    name: str,
-    actor: str,
     to_version: str | int | None = None,
     reason: str | None = None,
     force: bool = False,
+    **registry: Unpack[Target],  # ``target`` below is the version restored
 ) -> RollbackResult:
     """Reassign ``Production`` to ``previous`` or to ``to_version`` (a version that served).
 
@@ -63,9 +69,9 @@ def rollback(
     a reason; GateFailedError (recorded as a refused ``rollback``) when a guard fires and
     ``force`` is not given. No alias moves then.
     """
-    reason = reason.strip() if reason and reason.strip() else None
-    if force and reason is None:
-        raise BadInputError("--force needs a --reason; forced rollbacks are audited")
+    client, database, settings = registry["client"], registry["database"], registry["settings"]
+    name, actor = registry["name"], registry["actor"]
+    reason = audited_reason(reason, force=force, what="rollbacks")
     wanted = None if to_version is None else str(to_version).strip()
     if wanted is not None:
         get_version(client, name=name, version=wanted)

@@ -19,3 +19,9 @@ class Target(TypedDict):
     name: str
     actor: str
     settings: Settings
+
+
+class VersionTarget(Target):
+    """``Target`` and the version acted on (``validate``, ``promote``)."""
+
+    version: str | int

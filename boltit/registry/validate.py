@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -20,7 +20,6 @@ from boltit.core.evaluation_sets import (
     row_digests,
     training_digests,
 )
-from boltit.core.settings import Settings
 from boltit.core.vocabulary import (
     PRODUCTION,
     TAG_VALIDATION_STATUS,
@@ -55,6 +54,11 @@ from boltit.registry.verdicts import (
     TAG_VALIDATED_AT,
     config_digest,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.12+
+
+    from boltit.registry.target import VersionTarget
 
 _CURRENT_PRODUCTION = object()
 MODEL_EVALUATION_SET = "model evaluation set"
@@ -204,6 +208,30 @@ def _check_overlap(
     return notes
 
 
+def _record_validation(
+    client: MlflowClient,
+    database: Database,
+    *,
+    name: str,
+    actor: str,
+    champion: str | None,
+    candidate: str,
+    details: dict[str, object],
+) -> None:
+    """One ``validate`` row in the history: a verdict, or a refusal to judge."""
+    with database.session() as session:
+        record_event(
+            session,
+            client,
+            action="validate",
+            actor=actor,
+            model_name=name,
+            from_version=champion,
+            to_version=candidate,
+            details=details,
+        )
+
+
 def _load_compared(
     client: MlflowClient,
     database: Database,
@@ -226,40 +254,33 @@ def _load_compared(
             loaded[version] = load_version_cached(name=name, version=version)
         except BadInputError as exc:
             refusal = f"{role} {exc}"
-            with database.session() as session:
-                record_event(
-                    session,
-                    client,
-                    action="validate",
-                    actor=actor,
-                    model_name=name,
-                    from_version=champion,
-                    to_version=candidate,
-                    details={
-                        "outcome": "refused",
-                        "refusal": refusal,
-                        "unloadable": {"version": version, "role": role},
-                        "champion": champion,
-                    },
-                )
+            _record_validation(
+                client,
+                database,
+                name=name,
+                actor=actor,
+                champion=champion,
+                candidate=candidate,
+                details={
+                    "outcome": "refused",
+                    "refusal": refusal,
+                    "unloadable": {"version": version, "role": role},
+                    "champion": champion,
+                },
+            )
             raise BadInputError(f"cannot validate: {refusal}") from exc
     return loaded
 
 
 def validate(
     *,
-    client: MlflowClient,
-    database: Database,
-    settings: Settings,
-    name: str,
-    version: str | int,
-    actor: str,
     data: pd.DataFrame | Path | str | None = None,
     data_label: str | None = None,
     min_accuracy: float | None = None,
     config: GateConfig | None = None,
     champion_version: Any = _CURRENT_PRODUCTION,
     mark: bool = True,
+    **target: Unpack[VersionTarget],
 ) -> ValidationResult:
     """Evaluate ``version`` and the Production version on the same held-out tickets.
 
@@ -278,7 +299,8 @@ def validate(
         champion_version: version to compare with; defaults to the ``Production`` alias.
         mark: set ``challenger``/Staging on a pass (sync passes False).
     """
-    version = str(version).strip()
+    client, database, settings = target["client"], target["database"], target["settings"]
+    name, actor, version = target["name"], target["actor"], str(target["version"]).strip()
     gate_config = (config or load_gate_config(settings.gates_config)).with_min_accuracy(
         min_accuracy
     )
@@ -398,31 +420,29 @@ def validate(
         elif not report.passed:
             clear_challenger(client, name=name, version=version)
 
-    with database.session() as session:
-        record_event(
-            session,
-            client,
-            action="validate",
-            actor=actor,
-            model_name=name,
-            from_version=champion_id,
-            to_version=version,
-            details={
-                "gates": {
-                    "passed": report.passed,
-                    "failed": [r.name for r in report.failures],
-                    "results": json.loads(json.dumps(report.to_dict()["results"])),
-                },
-                "data": data_source,
-                "evaluation_set": data_source,
-                "evaluation_digest": evaluation.digest,
-                "evaluation_rows": evaluation.rows,
-                "champion": champion_id,
-                "config_digest": gate_digest,
-                "notes": notes,
-                "report_artifact": artifact,
+    _record_validation(
+        client,
+        database,
+        name=name,
+        actor=actor,
+        champion=champion_id,
+        candidate=version,
+        details={
+            "gates": {
+                "passed": report.passed,
+                "failed": [r.name for r in report.failures],
+                "results": json.loads(json.dumps(report.to_dict()["results"])),
             },
-        )
+            "data": data_source,
+            "evaluation_set": data_source,
+            "evaluation_digest": evaluation.digest,
+            "evaluation_rows": evaluation.rows,
+            "champion": champion_id,
+            "config_digest": gate_digest,
+            "notes": notes,
+            "report_artifact": artifact,
+        },
+    )
     return ValidationResult(
         name=name,
         version=version,

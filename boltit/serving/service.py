@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from mlflow import MlflowClient
@@ -22,6 +21,7 @@ from boltit.serving.flag_watcher import FlagWatcher
 from boltit.serving.follower import AliasFollower, LoadedModel, ModelFollower, replica_name
 from boltit.serving.predictor import Prediction
 from boltit.serving.prometheus import ServiceMetrics
+from boltit.serving.schemas import ClassificationPublic
 from boltit.serving.ticket_writer import ShadowScorer, ticket_writer
 
 # Work above this many characters per request is predicted in a worker thread so the
@@ -46,20 +46,6 @@ class PredictionFailedError(Exception):
             f"model version {version} failed to classify: {type(error).__name__}: {error}"[:1000]
         )
         self.version = version
-
-
-@dataclass(frozen=True, slots=True)
-class Classification:
-    """One stored answer."""
-
-    ticket_id: str
-    category: str
-    priority: str | None
-    confidence: float
-    model_version: str
-    auto_applied: bool
-    reason: str
-    latency_ms: float
 
 
 class ServingService:
@@ -156,7 +142,7 @@ class ServingService:
         if self.shadow is not None:
             self.shadow.stop()
 
-    async def classify(self, texts: Sequence[str]) -> list[Classification]:
+    async def classify(self, texts: Sequence[str]) -> list[ClassificationPublic]:
         """Classify tickets, decide auto-apply, and return once every row is committed.
 
         Raises:
@@ -187,7 +173,7 @@ class ServingService:
         threshold = self.settings.auto_apply_threshold
         now = utcnow()
         rows: list[dict[str, Any]] = []
-        results: list[Classification] = []
+        results: list[ClassificationPublic] = []
         served = {i: (model, served_by) for served_by, (model, idx) in routes.items() for i in idx}
         for index, maybe in enumerate(answers):
             assert maybe is not None  # every index was routed above
@@ -215,7 +201,8 @@ class ServingService:
                 }
             )
             results.append(
-                Classification(
+                # Built from typed fields already: constructing skips re-validating the answer.
+                ClassificationPublic.model_construct(
                     ticket_id=ticket_id,
                     category=answer.category,
                     priority=answer.priority,

@@ -91,3 +91,26 @@ def trained(
     database = Database(settings.database_url)
     yield settings, client, database, trained_state
     database.dispose()
+
+
+def force_promote(
+    settings: Settings,
+    client: MlflowClient,
+    database: Database,
+    version: str,
+    *,
+    reason: str | None = None,
+) -> None:
+    """Put ``version`` in Production as a human would, gates or not (``--force``)."""
+    from boltit.registry.promote import promote
+
+    promote(
+        client=client,
+        database=database,
+        name=settings.model_name,
+        version=version,
+        actor="alice",
+        reason=reason or f"test promotes v{version}",
+        force=True,
+        settings=settings,
+    )

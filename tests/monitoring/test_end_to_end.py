@@ -33,9 +33,8 @@ from boltit.core.ports import free_port
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import AUTO_APPLY_FLAG, PRODUCTION
-from boltit.registry.promote import promote
 from boltit.training.generator import generate_tickets
-from tests.monitoring.conftest import AMBIGUITY, TrainedState
+from tests.monitoring.conftest import AMBIGUITY, TrainedState, force_promote
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +69,7 @@ def agent_headers(trained: Trained) -> dict[str, str]:
 @pytest.fixture
 def service(trained: Trained, agent_headers: dict[str, str], tmp_path: Path) -> Iterator[str]:
     settings, client, database, _ = trained
-    _promote(settings, client, database, "1", reason="first version goes live")
+    force_promote(settings, client, database, "1", reason="first version goes live")
     port = free_port()
     log = (tmp_path / "service.log").open("w")
     process = subprocess.Popen(
@@ -92,21 +91,6 @@ def service(trained: Trained, agent_headers: dict[str, str], tmp_path: Path) -> 
             process.kill()
             process.wait(timeout=10)
         log.close()
-
-
-def _promote(
-    settings: Settings, client: MlflowClient, database: Database, version: str, reason: str
-) -> None:
-    promote(
-        client=client,
-        database=database,
-        name=settings.model_name,
-        version=version,
-        actor="alice",
-        reason=reason,
-        force=True,
-        settings=settings,
-    )
 
 
 def _wait_for_version(
@@ -211,7 +195,7 @@ def test_a_forced_bad_version_is_detected_disabled_rolled_back_and_reviewed(
     assert any(a["auto_applied"] for a in v1_answers)
 
     # A worse v2 is forced live; the service follows the alias by itself.
-    _promote(settings, client, database, "2", reason="hotfix, gates skipped")
+    force_promote(settings, client, database, "2", reason="hotfix, gates skipped")
     _wait_for_version(service, "2", timeout=60)
     v2_answers = _classify_with_feedback(service, v2_frame, agent_headers)
     assert {a["model_version"] for a in v2_answers} == {"2"}

@@ -9,7 +9,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.monitoring.test_respond import Trained, _promote
+from tests.monitoring.conftest import force_promote
+from tests.monitoring.test_respond import Trained
 from tests.monitoring.tickets import add_tickets
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "regression_investigation.ipynb"
@@ -29,9 +30,9 @@ def test_the_notebook_runs_clean_on_a_regression(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, client, database, _ = trained
-    _promote(settings, client, database, "1")
+    force_promote(settings, client, database, "1")
     add_tickets(database, version="1", n=300, accuracy=0.95, seed=1)
-    _promote(settings, client, database, "2")
+    force_promote(settings, client, database, "2")
     add_tickets(database, version="2", n=200, accuracy=0.3, confidence=0.55, seed=2)
     # The kernel inherits this process's environment: that is how the notebook finds the state.
     monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))

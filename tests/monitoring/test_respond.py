@@ -6,7 +6,7 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from mlflow import MlflowClient
@@ -20,25 +20,27 @@ from boltit.monitoring import incidents
 from boltit.monitoring.monitor import run_once
 from boltit.monitoring.respond import wait_for_service_version
 from boltit.monitoring.rules import Level
-from boltit.registry.promote import promote
-from tests.monitoring.conftest import TrainedState
+from tests.monitoring.conftest import TrainedState, force_promote
 from tests.monitoring.tickets import add_tickets
 
 Trained = tuple[Settings, MlflowClient, Database, TrainedState]
 GOOD = 0.95  # live accuracy of a healthy version
 
 
-def _promote(settings: Settings, client: MlflowClient, database: Database, version: str) -> None:
-    promote(
-        client=client,
-        database=database,
-        name=settings.model_name,
-        version=version,
-        actor="alice",
-        reason=f"test promotes v{version}",
-        force=True,
-        settings=settings,
-    )
+def _goes_live(
+    settings: Settings,
+    client: MlflowClient,
+    database: Database,
+    version: str,
+    *,
+    n: int,
+    accuracy: float,
+    seed: int,
+    **tickets: Any,
+) -> None:
+    """``version`` is promoted, then serves ``n`` labelled tickets at ``accuracy``."""
+    force_promote(settings, client, database, version)
+    add_tickets(database, version=version, n=n, accuracy=accuracy, seed=seed, **tickets)
 
 
 def _validated(
@@ -77,10 +79,8 @@ def _actions(database: Database) -> list[str]:
 def test_a_regression_after_a_promotion_is_rolled_back_once(trained: Trained) -> None:
     settings, client, database, _ = trained
     name = settings.model_name
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=300, accuracy=GOOD, seed=1)
-    _promote(settings, client, database, "2")
-    add_tickets(database, version="2", n=120, accuracy=0.3, seed=2)
+    _goes_live(settings, client, database, "1", n=300, accuracy=GOOD, seed=1)
+    _goes_live(settings, client, database, "2", n=120, accuracy=0.3, seed=2)
 
     first = run_once(settings=settings, database=database, client=client)
 
@@ -121,14 +121,12 @@ def test_a_regression_after_a_promotion_is_rolled_back_once(trained: Trained) ->
 def test_no_rollback_into_a_version_that_already_regressed(trained: Trained) -> None:
     settings, client, database, _ = trained
     name = settings.model_name
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=200, accuracy=GOOD, seed=3)
-    _promote(settings, client, database, "2")
-    add_tickets(database, version="2", n=120, accuracy=0.3, seed=4)
+    _goes_live(settings, client, database, "1", n=200, accuracy=GOOD, seed=3)
+    _goes_live(settings, client, database, "2", n=120, accuracy=0.3, seed=4)
     assert run_once(settings=settings, database=database, client=client).response.rolled_back_to
     # A human puts v2 back and then v3 on top: previous is now the version that regressed.
-    _promote(settings, client, database, "2")
-    _promote(settings, client, database, "3")
+    force_promote(settings, client, database, "2")
+    force_promote(settings, client, database, "3")
     assert _serving(client, name) == {PRODUCTION: "3", PREVIOUS: "2"}
     add_tickets(database, version="3", n=150, accuracy=0.3, seed=5)
 
@@ -147,9 +145,8 @@ def test_no_rollback_into_a_version_that_already_regressed(trained: Trained) -> 
 def test_a_stable_model_is_left_alone(trained: Trained) -> None:
     settings, client, database, _ = trained
     name = settings.model_name
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=300, accuracy=GOOD, seed=6)
-    _promote(settings, client, database, "3")
+    _goes_live(settings, client, database, "1", n=300, accuracy=GOOD, seed=6)
+    force_promote(settings, client, database, "3")
     # v3 performs live as well as v1 did: 600 labelled tickets at the same accuracy.
     add_tickets(database, version="3", n=600, accuracy=GOOD, seed=7)
 
@@ -168,7 +165,7 @@ def test_a_healthy_model_under_the_runbook_floor_opens_no_incident(trained: Trai
     settings, client, database, _ = trained
     name = settings.model_name
     _validated(client, name, "1", accuracy=0.865)
-    _promote(settings, client, database, "1")
+    force_promote(settings, client, database, "1")
     confidence = _run_metric(client, name, "1", "mean_confidence")
     add_tickets(database, version="1", n=400, accuracy=0.865, confidence=confidence, seed=30)
 
@@ -191,9 +188,8 @@ def test_a_validated_version_that_regresses_is_caught_by_the_sequential_test(
     name = settings.model_name
     _validated(client, name, "1", accuracy=0.95)
     _validated(client, name, "3", accuracy=0.95)
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=300, accuracy=GOOD, seed=31)
-    _promote(settings, client, database, "3")
+    _goes_live(settings, client, database, "1", n=300, accuracy=GOOD, seed=31)
+    force_promote(settings, client, database, "3")
     # v3 proved 0.95 and serves 0.80 live: 15 points under what it proved.
     add_tickets(database, version="3", n=400, accuracy=0.80, seed=32)
 
@@ -218,9 +214,8 @@ def test_no_rollback_while_production_performs_as_it_proved(trained: Trained) ->
     name = settings.model_name
     _validated(client, name, "1", accuracy=0.95)
     _validated(client, name, "3", accuracy=0.95)
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=300, accuracy=0.99, seed=33)
-    _promote(settings, client, database, "3")
+    _goes_live(settings, client, database, "1", n=300, accuracy=0.99, seed=33)
+    force_promote(settings, client, database, "3")
     confidence = _run_metric(client, name, "3", "mean_confidence")
     add_tickets(database, version="3", n=300, accuracy=0.95, confidence=confidence - 0.2, seed=34)
 
@@ -236,10 +231,8 @@ def test_no_rollback_while_production_performs_as_it_proved(trained: Trained) ->
 
 def test_a_human_re_enabling_auto_apply_is_recorded_and_respected(trained: Trained) -> None:
     settings, client, database, _ = trained
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=200, accuracy=GOOD, seed=8)
-    _promote(settings, client, database, "2")
-    add_tickets(database, version="2", n=120, accuracy=0.3, seed=9)
+    _goes_live(settings, client, database, "1", n=200, accuracy=GOOD, seed=8)
+    _goes_live(settings, client, database, "2", n=120, accuracy=0.3, seed=9)
     run_once(settings=settings, database=database, client=client)
     with database.session() as session:
         flags.set_flag(session, AUTO_APPLY_FLAG, enabled=True, actor="carol", reason="v1 is back")
@@ -254,10 +247,8 @@ def test_a_human_re_enabling_auto_apply_is_recorded_and_respected(trained: Train
 
 
 def _two_monitors_at_once(settings: Settings, client: MlflowClient, database: Database) -> None:
-    _promote(settings, client, database, "1")
-    add_tickets(database, version="1", n=200, accuracy=GOOD, seed=20)
-    _promote(settings, client, database, "2")
-    add_tickets(database, version="2", n=100, accuracy=0.3, seed=21)
+    _goes_live(settings, client, database, "1", n=200, accuracy=GOOD, seed=20)
+    _goes_live(settings, client, database, "2", n=100, accuracy=0.3, seed=21)
     with ThreadPoolExecutor(max_workers=2) as pool:
         passes = list(
             pool.map(
@@ -293,10 +284,8 @@ def test_the_response_on_a_postgres_project_database(trained: Trained, postgres_
     settings, client, _, _ = trained
     database = Database(postgres_url)
     try:
-        _promote(settings, client, database, "1")
-        add_tickets(database, version="1", n=200, accuracy=GOOD, seed=10)
-        _promote(settings, client, database, "2")
-        add_tickets(database, version="2", n=100, accuracy=0.3, seed=11)
+        _goes_live(settings, client, database, "1", n=200, accuracy=GOOD, seed=10)
+        _goes_live(settings, client, database, "2", n=100, accuracy=0.3, seed=11)
         result = run_once(settings=settings, database=database, client=client)
         assert result.response.rolled_back_to == "1" and result.response.verified
         assert _auto_apply(settings, database) is False

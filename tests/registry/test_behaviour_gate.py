@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from boltit.core.db import Database
 from boltit.core.settings import Settings
 from boltit.registry.validate import validate
+from tests.model_code import register_model_code
 
 CODE = Path(__file__).with_name("behaviour_broken_model_code.py")
 
@@ -28,16 +29,7 @@ def _register_id_keyed(client: MlflowClient, *, name: str, good: str, folder: Pa
             artifact_uri=f"models:/{name}/{good}", dst_path=str(folder)
         )
     )
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(CODE),
-            artifacts={"classifier": str(local / "artifacts" / "classifier")},
-            pip_requirements=[],
-            registered_model_name=name,
-        )
-    assert info.registered_model_version is not None
-    return str(info.registered_model_version)
+    return register_model_code(CODE, model_dir=local, name=name)
 
 
 def test_validate_records_the_behavioural_gates_of_a_healthy_version(

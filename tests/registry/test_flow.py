@@ -105,7 +105,6 @@ def test_gate_and_alias_flow_on_sqlite(
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_gate_and_alias_flow_on_postgres(
     registry_settings: Settings, postgres_url: str, second_postgres_url: str, tmp_path: Path
 ) -> None:

@@ -25,7 +25,6 @@ BUCKET = "boltit-artifacts-pilot"
 
 
 @pytest.mark.s3
-@pytest.mark.slow
 def test_artifacts_and_manifests_on_s3(
     registry_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

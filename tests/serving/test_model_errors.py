@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -16,29 +15,17 @@ from boltit.core.settings import Settings
 from boltit.core.vocabulary import PREDICTION_ERROR
 from boltit.monitoring.rules import load_alert_config
 from boltit.monitoring.status import store_evaluations
+from tests.model_code import register_model_code
 from tests.serving.conftest import MODEL, ServiceThread, iter_lines
 from tests.serving.raising_model_code import RAISE_MARKER
 
 CODE = Path(__file__).with_name("raising_model_code.py")
 
 
-def _register_raising_version(model_dir: Path) -> str:
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(CODE),
-            artifacts={"classifier": str(model_dir / "artifacts" / "classifier")},
-            pip_requirements=[],
-            registered_model_name=MODEL,
-        )
-    assert info.registered_model_version is not None
-    return str(info.registered_model_version)
-
-
 def test_a_model_that_raises_gives_a_json_500_recorded_counted_and_alerting(
     live_settings: Settings, mlflow_client: MlflowClient, model_dir: Path, database: Database
 ) -> None:
-    version = _register_raising_version(model_dir)
+    version = register_model_code(CODE, model_dir=model_dir, name=MODEL)
     mlflow_client.set_registered_model_alias(MODEL, "Production", version)
     settings = live_settings.model_copy(update={"insecure_open": True})
     with ServiceThread(settings) as running, httpx.Client(base_url=running.url, timeout=30) as http:

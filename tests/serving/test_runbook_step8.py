@@ -8,7 +8,6 @@ neither version trained on, ``promote`` moves Production and the service follows
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +16,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from boltit.app.cli import main
 from boltit.core import evaluation_sets as es
 from boltit.core.settings import Settings
 from boltit.core.tracking import configure_mlflow
+from tests.console_script import run_boltit
 from tests.serving.conftest import ServiceThread, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_data, pytest.mark.slow]
@@ -42,20 +41,6 @@ def _tickets_in_time(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _boltit(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["boltit", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_retrain_validate_promote_on_real_tickets_without_force(
     real_data_path: Path,
     live_settings: Settings,
@@ -74,12 +59,12 @@ def test_retrain_validate_promote_on_real_tickets_without_force(
     tickets.iloc[:BEFORE_CUTOFF].to_csv(history, index=False)
     later = tickets.iloc[BEFORE_CUTOFF:]
 
-    code, out, err = _boltit(monkeypatch, capsys, "train", "--data", str(history), *COLUMNS)
+    code, out, err = run_boltit(monkeypatch, capsys, "train", "--data", str(history), *COLUMNS)
     assert code == 0, out + err
     assert "evaluation set fixed by this run: 5,200 held-out tickets" in out
-    code, out, err = _boltit(monkeypatch, capsys, "validate", "1", "--min-accuracy", "0.85")
+    code, out, err = run_boltit(monkeypatch, capsys, "validate", "1", "--min-accuracy", "0.85")
     assert code == 0, out + err
-    code, out, err = _boltit(monkeypatch, capsys, "promote", "1", "--reason", "first release")
+    code, out, err = run_boltit(monkeypatch, capsys, "promote", "1", "--reason", "first release")
     assert code == 0, out + err
 
     with (
@@ -100,7 +85,7 @@ def test_retrain_validate_promote_on_real_tickets_without_force(
                 assert sent.status_code == 200, sent.text
         live_accuracy = 1 - wrong / len(later)
 
-        code, out, err = _boltit(
+        code, out, err = run_boltit(
             monkeypatch, capsys, "retrain", "--data", str(history), *COLUMNS,
             "--include-recent-days", "90",
         )  # fmt: skip
@@ -112,12 +97,12 @@ def test_retrain_validate_promote_on_real_tickets_without_force(
         assert "revision 2: 6,400 tickets (+1,200 new arrivals)" in flat
         assert "excluded 5,200 given rows it holds" in flat
 
-        code, out, err = _boltit(monkeypatch, capsys, "validate", "2", "--min-accuracy", "0.85")
+        code, out, err = run_boltit(monkeypatch, capsys, "validate", "2", "--min-accuracy", "0.85")
         assert code == 0, out + err  # no --force anywhere
         flat = " ".join(out.split())
         assert "evaluated on model evaluation set: 6,400 rows" in flat
         assert "v2 passed its gates" in flat
-        code, out, err = _boltit(monkeypatch, capsys, "promote", "2", "--reason", "step 8")
+        code, out, err = run_boltit(monkeypatch, capsys, "promote", "2", "--reason", "step 8")
         assert code == 0, out + err
         assert "Production v1 -> v2" in out
         followed = wait_for(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from boltit.core.settings import Settings, load_settings
-from tests.console_script import Boltit, run_boltit
+from tests.console_script import Boltit, point_cli_at, run_boltit
 
 
 def settings_under(state: Path) -> Settings:
@@ -40,10 +40,7 @@ def run_to_success(
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The CLI builds its own settings from the environment: point it at tmp_path."""
-    monkeypatch.setenv("BOLTIT_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
+    return point_cli_at(settings, monkeypatch)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from boltit.serving.schemas import (
     ClassificationPublic,
     ClassifyRequest,
 )
-from boltit.serving.service import Classification
 
 router = APIRouter(tags=["classify"])
 
@@ -27,7 +26,7 @@ async def classify(body: ClassifyRequest, service: ServiceDep, _client: Classify
         raise too_long("text", len(body.text), limit)
     (result,) = await service.classify([body.text])
     # Built from typed fields already; serialising directly skips re-validating the answer.
-    return Response(to_public(result).model_dump_json(), media_type="application/json")
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.post("/classify/batch", response_model=BatchClassificationPublic)
@@ -42,18 +41,4 @@ async def classify_batch(
         if len(text) > settings.max_text_chars:
             raise too_long(f"texts[{index}]", len(text), settings.max_text_chars)
     results = await service.classify(body.texts)
-    return BatchClassificationPublic(results=[to_public(r) for r in results])
-
-
-def to_public(result: Classification) -> ClassificationPublic:
-    """The API shape of one stored classification."""
-    return ClassificationPublic.model_construct(
-        ticket_id=result.ticket_id,
-        category=result.category,
-        priority=result.priority,
-        confidence=result.confidence,
-        model_version=result.model_version,
-        auto_applied=result.auto_applied,
-        reason=result.reason,
-        latency_ms=result.latency_ms,
-    )
+    return BatchClassificationPublic(results=results)
