@@ -104,8 +104,22 @@ def run_training_data_suite(
     if any(column not in frame.columns for column in TRAINING_REQUIRED):
         return _report(TRAINING_DATA, [Batch(TRAINING_DATA, rows, [required])], data_docs_dir)
 
-    row_checks = [
-        required,
+    row_checks = [required, *_text_checks(config), *_label_checks(config)]
+    class_checks = _training_class_checks(config)
+    classes = frames.class_counts(frame)
+    batches = [
+        Batch(TRAINING_DATA, rows, row_checks),
+        Batch(f"{TRAINING_DATA}_classes", classes, class_checks, "categories"),
+    ]
+    report = _report(TRAINING_DATA, batches, data_docs_dir)
+    return _name_failing_categories(report, frame, classes, config)
+
+
+def _text_checks(config: TrainingDataConfig) -> list[Check]:
+    """The per-ticket checks on the text, in report order."""
+    import great_expectations.expectations as gxe
+
+    return [
         Check(
             "has_rows",
             "There is at least one ticket to learn from.",
@@ -133,6 +147,14 @@ def run_training_data_suite(
             ),
             identify_by=(frames.TEXT,),
         ),
+    ]
+
+
+def _label_checks(config: TrainingDataConfig) -> list[Check]:
+    """The per-ticket checks on the category label, in report order."""
+    import great_expectations.expectations as gxe
+
+    checks = [
         Check(
             "category_not_null",
             "Every ticket has a category label.",
@@ -141,7 +163,7 @@ def run_training_data_suite(
         ),
     ]
     if config.allowed_labels is not None:
-        row_checks.append(
+        checks.append(
             Check(
                 "labels_allowed",
                 "Every category is one of the allowed categories.",
@@ -150,7 +172,7 @@ def run_training_data_suite(
                 ),
             )
         )
-    row_checks += [
+    checks += [
         Check(
             "duplicate_rate",
             f"At most {config.max_duplicate_rate:.0%} of tickets repeat an earlier ticket's "
@@ -172,7 +194,14 @@ def run_training_data_suite(
             identify_by=(frames.TEXT,),
         ),
     ]
-    class_checks = [
+    return checks
+
+
+def _training_class_checks(config: TrainingDataConfig) -> list[Check]:
+    """The checks on the per-category frame (one row per category)."""
+    import great_expectations.expectations as gxe
+
+    return [
         Check(
             "at_least_two_categories",
             "A classifier needs at least two categories.",
@@ -195,13 +224,6 @@ def run_training_data_suite(
             ),
         ),
     ]
-    classes = frames.class_counts(frame)
-    batches = [
-        Batch(TRAINING_DATA, rows, row_checks),
-        Batch(f"{TRAINING_DATA}_classes", classes, class_checks, "categories"),
-    ]
-    report = _report(TRAINING_DATA, batches, data_docs_dir)
-    return _name_failing_categories(report, frame, classes, config)
 
 
 def _name_failing_categories(
@@ -270,22 +292,6 @@ def run_prediction_log_suite(
 
     log = _prediction_rows(frame)
     latest = (now or datetime.now(UTC)) + timedelta(seconds=config.clock_skew_seconds)
-    if isinstance(known_categories, Mapping):
-        pairs = sorted((str(v), c) for v, cats in known_categories.items() for c in cats)
-        known = Check(
-            "categories_known",
-            "Every predicted category is one the predicting model version knows.",
-            gxe.ExpectColumnPairValuesToBeInSet(
-                column_A="model_version", column_B="category", value_pairs_set=pairs
-            ),
-            identify_by=("model_version", "category"),
-        )
-    else:
-        known = Check(
-            "categories_known",
-            "Every predicted category is one the model knows.",
-            gxe.ExpectColumnValuesToBeInSet(column="category", value_set=sorted(known_categories)),
-        )
     checks = [
         required,
         Check(
@@ -298,7 +304,7 @@ def run_prediction_log_suite(
             "Confidence is a probability in [0, 1].",
             gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0.0, max_value=1.0),
         ),
-        known,
+        _known_categories_check(known_categories),
         Check(
             "latency_non_negative",
             "Latency is never negative"
@@ -314,6 +320,27 @@ def run_prediction_log_suite(
         ),
     ]
     return _report(PREDICTION_LOG, [Batch(PREDICTION_LOG, log, checks)], data_docs_dir)
+
+
+def _known_categories_check(known_categories: Mapping[str, Set[str]] | Set[str]) -> Check:
+    """``categories_known``: per model version when the caller knows each version's labels."""
+    import great_expectations.expectations as gxe
+
+    if isinstance(known_categories, Mapping):
+        pairs = sorted((str(v), c) for v, cats in known_categories.items() for c in cats)
+        return Check(
+            "categories_known",
+            "Every predicted category is one the predicting model version knows.",
+            gxe.ExpectColumnPairValuesToBeInSet(
+                column_A="model_version", column_B="category", value_pairs_set=pairs
+            ),
+            identify_by=("model_version", "category"),
+        )
+    return Check(
+        "categories_known",
+        "Every predicted category is one the model knows.",
+        gxe.ExpectColumnValuesToBeInSet(column="category", value_set=sorted(known_categories)),
+    )
 
 
 def _prediction_rows(frame: pd.DataFrame) -> pd.DataFrame:

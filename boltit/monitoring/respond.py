@@ -242,8 +242,36 @@ def respond(
     _record_decision(
         database=database, status=status, incident_id=incident_id, decision=decision, actor=actor
     )
-    if not decision.rollback:
-        return response
+    if decision.rollback:
+        _roll_back_and_verify(
+            response,
+            settings=settings,
+            database=database,
+            client=client,
+            status=status,
+            incident_id=incident_id,
+            decision=decision,
+            actor=actor,
+            service_url=service_url,
+            verify_timeout=verify_timeout,
+        )
+    return response
+
+
+def _roll_back_and_verify(
+    response: Response,
+    *,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    status: MonitorStatus,
+    incident_id: int,
+    decision: RollbackDecision,
+    actor: str,
+    service_url: str | None,
+    verify_timeout: float,
+) -> None:
+    """Move Production back to the decided version, then confirm it serves; both on ``response``."""
     assert decision.target is not None
     _roll_back(
         settings=settings,
@@ -265,7 +293,6 @@ def respond(
         timeout=verify_timeout,
         actor=actor,
     )
-    return response
 
 
 def _active_incident(database: Database, status: MonitorStatus) -> int | None:

@@ -270,64 +270,28 @@ def collect_status(
     since = snapshot.window_start(now, config.window_days)
     current = aliases(client, name)
     production, previous = current.get(PRODUCTION), current.get(PREVIOUS)
-    with database.session() as session:
-        window = snapshot.load_tickets(session, since=since)
-        errors = snapshot.count_prediction_errors(session, since=since)
-        started = promoted_at(session, model_name=name, version=production) if production else None
-        regressed = regressed_versions(session, model_name=name)
-        production_history = (
-            snapshot.load_tickets(session, model_version=production) if production else None
-        )
-        previous_history = (
-            snapshot.load_tickets(session, model_version=previous) if previous else None
-        )
-    overall, quality = _snapshots(
-        window, errors=errors, production=production, config=config, settings=settings
+    stored = _read_store(
+        database, model_name=name, since=since, production=production, previous=previous
     )
-
-    production_figures = previous_figures = None
-    figures: EvaluationFigures | None = None
-    sequential: SequentialResult | None = None
-    comparison: ProvenComparison | None = None
-    live: LiveAccuracy | None = None
-    pre_accuracy = post_accuracy = None
-    post_labelled = post_tickets = post_auto = 0
-    if production is not None and production_history is not None:
-        figures = evaluation_figures(
-            client, name, production, categories=list(quality.category_accuracy)
-        )
-        production_figures = _figures(production, figures.proven, production_history)
-        if previous is not None and previous_history is not None:
-            previous_figures = _figures(
-                previous, proven_accuracy(client, name, previous), previous_history
-            )
-        since_promotion = (
-            production_history[production_history["created_at"] >= started]
-            if started is not None
-            else production_history
-        )
-        outcomes = _outcomes(since_promotion)
-        live = LiveAccuracy(correct=sum(outcomes), labelled=len(outcomes))
-        post_accuracy, post_labelled = live.accuracy, live.labelled
-        post_tickets = len(since_promotion)
-        post_auto = int(since_promotion["auto_applied"].astype(bool).sum())
-        if started is not None:
-            pre_accuracy, _ = _accuracy(window[window["created_at"] < started])
-        if figures.proven is not None:
-            confidence = config.sequential.proven_confidence
-            sequential = cusum(
-                outcomes, baseline=figures.proven.lower_bound(confidence), config=config.sequential
-            )
-            comparison = rules.compare_with_proven(
-                live, figures.proven, confidence=confidence, alpha=_floor_alpha(config)
-            )
+    overall, quality = _snapshots(
+        stored.window, errors=stored.errors, production=production, config=config, settings=settings
+    )
+    judged = _judge_production(
+        client,
+        stored,
+        model_name=name,
+        production=production,
+        previous=previous,
+        quality=quality,
+        config=config,
+    )
     evaluations = rules.evaluate(
         config=config,
         quality=quality,
         service=overall,
-        sequential=sequential,
-        figures=figures,
-        live=live,
+        sequential=judged.sequential,
+        figures=judged.figures,
+        live=judged.live,
     )
     return MonitorStatus(
         model_name=name,
@@ -335,21 +299,138 @@ def collect_status(
         config=config,
         production=production,
         previous=previous,
-        promoted_at=started,
+        promoted_at=stored.promoted_at,
         overall=overall,
         quality=quality,
         evaluations=evaluations,
-        sequential=sequential,
+        sequential=judged.sequential,
+        figures=judged.figures,
+        production_figures=judged.production_figures,
+        previous_figures=judged.previous_figures,
+        pre_promotion_accuracy=judged.pre_accuracy,
+        post_promotion_accuracy=judged.post_accuracy,
+        post_promotion_labelled=judged.post_labelled,
+        post_promotion_tickets=judged.post_tickets,
+        post_promotion_auto_applied=judged.post_auto,
+        regressed_versions=stored.regressed,
+        comparison=judged.comparison,
+    )
+
+
+@dataclass(frozen=True)
+class _StoreReading:
+    """What one monitoring pass reads from the database, in one session."""
+
+    window: pd.DataFrame
+    errors: int
+    promoted_at: datetime | None
+    regressed: set[str]
+    production_history: pd.DataFrame | None
+    previous_history: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class _ProductionJudgement:
+    """Production's references, its live record since it went live, and the tests on it.
+
+    Every field keeps its default when no version serves Production.
+    """
+
+    figures: EvaluationFigures | None = None
+    production_figures: VersionFigures | None = None
+    previous_figures: VersionFigures | None = None
+    live: LiveAccuracy | None = None
+    sequential: SequentialResult | None = None
+    comparison: ProvenComparison | None = None
+    pre_accuracy: float | None = None
+    post_accuracy: float | None = None
+    post_labelled: int = 0
+    post_tickets: int = 0
+    post_auto: int = 0
+
+
+def _read_store(
+    database: Database,
+    *,
+    model_name: str,
+    since: datetime,
+    production: str | None,
+    previous: str | None,
+) -> _StoreReading:
+    with database.session() as session:
+        window = snapshot.load_tickets(session, since=since)
+        errors = snapshot.count_prediction_errors(session, since=since)
+        started = (
+            promoted_at(session, model_name=model_name, version=production) if production else None
+        )
+        regressed = regressed_versions(session, model_name=model_name)
+        production_history = (
+            snapshot.load_tickets(session, model_version=production) if production else None
+        )
+        previous_history = (
+            snapshot.load_tickets(session, model_version=previous) if previous else None
+        )
+    return _StoreReading(
+        window=window,
+        errors=errors,
+        promoted_at=started,
+        regressed=regressed,
+        production_history=production_history,
+        previous_history=previous_history,
+    )
+
+
+def _judge_production(
+    client: MlflowClient,
+    stored: _StoreReading,
+    *,
+    model_name: str,
+    production: str | None,
+    previous: str | None,
+    quality: snapshot.Snapshot,
+    config: rules.AlertConfig,
+) -> _ProductionJudgement:
+    history = stored.production_history
+    if production is None or history is None:
+        return _ProductionJudgement()
+    figures = evaluation_figures(
+        client, model_name, production, categories=list(quality.category_accuracy)
+    )
+    production_figures = _figures(production, figures.proven, history)
+    previous_figures = None
+    if previous is not None and stored.previous_history is not None:
+        previous_figures = _figures(
+            previous, proven_accuracy(client, model_name, previous), stored.previous_history
+        )
+    started = stored.promoted_at
+    since_promotion = history[history["created_at"] >= started] if started is not None else history
+    outcomes = _outcomes(since_promotion)
+    live = LiveAccuracy(correct=sum(outcomes), labelled=len(outcomes))
+    pre_accuracy = None
+    if started is not None:
+        pre_accuracy, _ = _accuracy(stored.window[stored.window["created_at"] < started])
+    sequential: SequentialResult | None = None
+    comparison: ProvenComparison | None = None
+    if figures.proven is not None:
+        confidence = config.sequential.proven_confidence
+        sequential = cusum(
+            outcomes, baseline=figures.proven.lower_bound(confidence), config=config.sequential
+        )
+        comparison = rules.compare_with_proven(
+            live, figures.proven, confidence=confidence, alpha=_floor_alpha(config)
+        )
+    return _ProductionJudgement(
         figures=figures,
         production_figures=production_figures,
         previous_figures=previous_figures,
-        pre_promotion_accuracy=pre_accuracy,
-        post_promotion_accuracy=post_accuracy,
-        post_promotion_labelled=post_labelled,
-        post_promotion_tickets=post_tickets,
-        post_promotion_auto_applied=post_auto,
-        regressed_versions=regressed,
+        live=live,
+        sequential=sequential,
         comparison=comparison,
+        pre_accuracy=pre_accuracy,
+        post_accuracy=live.accuracy,
+        post_labelled=live.labelled,
+        post_tickets=len(since_promotion),
+        post_auto=int(since_promotion["auto_applied"].astype(bool).sum()),
     )
 
 

@@ -183,6 +183,104 @@ def _category_recall_result(
     )
 
 
+def _value_result(
+    name: str,
+    mode: GateMode,
+    check: tuple[float | None, float, bool] | None,
+    limit: str,
+    note: str = "",
+) -> GateResult:
+    """``check`` is (observed, limit, greater_is_better); None means nothing to compare."""
+    if mode == GateMode.DISABLED:
+        return GateResult(name, mode.value, None, None, limit, "disabled")
+    value = None if check is None else check[0]
+    if check is None or value is None:
+        return GateResult(name, mode.value, True, None, limit, note)
+    _, bound, greater = check
+    passed = _within(name, float(value), bound, greater_is_better=greater)
+    return GateResult(name, mode.value, passed, float(value), limit, note)
+
+
+def _drop_results(
+    candidate: ModelEvaluation, champion: ModelEvaluation | None, config: GateConfig
+) -> list[GateResult]:
+    """The accuracy, macro F1 and category recall drops against the champion."""
+    g = config.gates
+    drop_gates = {
+        "accuracy_drop": g.accuracy_drop,
+        "macro_f1_drop": g.macro_f1_drop,
+        "category_recall_drop": g.category_recall_drop,
+    }
+    # No pairing without a champion, nor when no drop gate would read it (it resamples).
+    if champion is None or all(gate.mode == GateMode.DISABLED for gate in drop_gates.values()):
+        note = NO_CHAMPION if champion is None else ""
+        return [
+            _value_result(
+                name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0", note
+            )
+            for name, gate in drop_gates.items()
+        ]
+    drops = _paired(candidate, champion, config)
+    champion_note = f"champion v{champion.version}"
+    return [
+        _drop_result(
+            "accuracy_drop",
+            g.accuracy_drop,
+            drops.accuracy,
+            f"{champion_note} {champion.accuracy:.4f}, {drops.rows} paired rows",
+        ),
+        _drop_result(
+            "macro_f1_drop",
+            g.macro_f1_drop,
+            drops.macro_f1,
+            f"{champion_note} {champion.macro_f1:.4f}",
+        ),
+        _category_recall_result(g.category_recall_drop, drops.recall, champion),
+    ]
+
+
+def _auto_apply_result(candidate: ModelEvaluation, config: GateConfig) -> GateResult:
+    gate = config.gates.auto_apply_precision
+    note = (
+        f"confidence >= {candidate.auto_apply_threshold:g} covers "
+        f"{candidate.auto_apply_coverage:.1%} of tickets"
+    )
+    if candidate.auto_apply_precision is None:
+        note = (
+            f"no ticket reaches confidence {candidate.auto_apply_threshold:g}; nothing auto-applied"
+        )
+    return _value_result(
+        "auto_apply_precision",
+        gate.mode,
+        (candidate.auto_apply_precision, gate.min, True),
+        f">= {gate.min:g}",
+        note,
+    )
+
+
+def _size_result(
+    candidate: ModelEvaluation, champion: ModelEvaluation | None, config: GateConfig
+) -> GateResult:
+    """Within ``max_bytes`` always; within ``max_ratio`` of the champion only above the floor."""
+    size = config.gates.model_size
+    size_limit = float(size.max_bytes)
+    note = NO_CHAMPION
+    if champion is not None:
+        note = f"champion v{champion.version} {champion.size_bytes} bytes"
+        if candidate.size_bytes > size.floor_bytes:
+            size_limit = min(size_limit, champion.size_bytes * size.max_ratio)
+        else:
+            note += f"; below the {size.floor_bytes} bytes floor, no ratio"
+    return _value_result(
+        "model_size",
+        size.mode,
+        (float(candidate.size_bytes), size_limit, False),
+        f"<= {size.max_bytes} bytes, and <= x{size.max_ratio:g} the champion's above "
+        f"{size.floor_bytes} bytes",
+        note,
+    )
+
+
 def evaluate_gates(
     *,
     candidate: ModelEvaluation,
@@ -209,113 +307,27 @@ def evaluate_gates(
         BadInputError: the two versions were not scored on the same rows.
     """
     g = config.gates
-    results: list[GateResult] = []
-
-    def add(
-        name: str,
-        mode: GateMode,
-        check: tuple[float | None, float, bool] | None,
-        limit: str,
-        note: str = "",
-    ) -> None:
-        """``check`` is (observed, limit, greater_is_better); None means nothing to compare."""
-        if mode == GateMode.DISABLED:
-            results.append(GateResult(name, mode.value, None, None, limit, "disabled"))
-            return
-        value = None if check is None else check[0]
-        if check is None or value is None:
-            results.append(GateResult(name, mode.value, True, None, limit, note))
-            return
-        _, bound, greater = check
-        passed = _within(name, float(value), bound, greater_is_better=greater)
-        results.append(GateResult(name, mode.value, passed, float(value), limit, note))
-
-    add(
-        "min_accuracy",
-        g.min_accuracy.mode,
-        (candidate.accuracy, g.min_accuracy.threshold, True),
-        f">= {g.min_accuracy.threshold:g}",
-    )
-
-    drop_gates = (g.accuracy_drop, g.macro_f1_drop, g.category_recall_drop)
-    if champion is None:
-        for name, gate in zip(
-            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
-        ):
-            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0", NO_CHAMPION)
-    elif all(gate.mode == GateMode.DISABLED for gate in drop_gates):
-        for name, gate in zip(
-            ("accuracy_drop", "macro_f1_drop", "category_recall_drop"), drop_gates, strict=True
-        ):
-            add(name, gate.mode, None, f"fails when > {gate.max:g} and CI excludes 0")
-    else:
-        drops = _paired(candidate, champion, config)
-        champion_note = f"champion v{champion.version}"
-        results.append(
-            _drop_result(
-                "accuracy_drop",
-                g.accuracy_drop,
-                drops.accuracy,
-                f"{champion_note} {champion.accuracy:.4f}, {drops.rows} paired rows",
-            )
-        )
-        results.append(
-            _drop_result(
-                "macro_f1_drop",
-                g.macro_f1_drop,
-                drops.macro_f1,
-                f"{champion_note} {champion.macro_f1:.4f}",
-            )
-        )
-        results.append(_category_recall_result(g.category_recall_drop, drops.recall, champion))
-
-    add(
-        "max_ece",
-        g.max_ece.mode,
-        (candidate.ece, g.max_ece.max, False),
-        f"<= {g.max_ece.max:g}",
-    )
-
-    precision_note = (
-        f"confidence >= {candidate.auto_apply_threshold:g} covers "
-        f"{candidate.auto_apply_coverage:.1%} of tickets"
-    )
-    if candidate.auto_apply_precision is None:
-        precision_note = (
-            f"no ticket reaches confidence {candidate.auto_apply_threshold:g}; nothing auto-applied"
-        )
-    add(
-        "auto_apply_precision",
-        g.auto_apply_precision.mode,
-        (candidate.auto_apply_precision, g.auto_apply_precision.min, True),
-        f">= {g.auto_apply_precision.min:g}",
-        precision_note,
-    )
-
-    results.append(_latency_result(candidate, champion, config, latency_budget_ms))
-
-    size = g.model_size
-    size_limit = float(size.max_bytes)
-    size_note = NO_CHAMPION
-    if champion is not None:
-        size_note = f"champion v{champion.version} {champion.size_bytes} bytes"
-        if candidate.size_bytes > size.floor_bytes:
-            size_limit = min(size_limit, champion.size_bytes * size.max_ratio)
-        else:
-            size_note += f"; below the {size.floor_bytes} bytes floor, no ratio"
-    add(
-        "model_size",
-        size.mode,
-        (float(candidate.size_bytes), size_limit, False),
-        f"<= {size.max_bytes} bytes, and <= x{size.max_ratio:g} the champion's above "
-        f"{size.floor_bytes} bytes",
-        size_note,
-    )
-
-    results.append(_baseline_result(candidate, baseline, config))
+    results = [
+        _value_result(
+            "min_accuracy",
+            g.min_accuracy.mode,
+            (candidate.accuracy, g.min_accuracy.threshold, True),
+            f">= {g.min_accuracy.threshold:g}",
+        ),
+        *_drop_results(candidate, champion, config),
+        _value_result(
+            "max_ece",
+            g.max_ece.mode,
+            (candidate.ece, g.max_ece.max, False),
+            f"<= {g.max_ece.max:g}",
+        ),
+        _auto_apply_result(candidate, config),
+        _latency_result(candidate, champion, config, latency_budget_ms),
+        _size_result(candidate, champion, config),
+        _baseline_result(candidate, baseline, config),
+    ]
     if behaviour is not None:
         results.extend(_behaviour_results(behaviour, config))
-
     return GateReport(
         candidate=candidate.version,
         champion=None if champion is None else champion.version,

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mlflow import MlflowClient
+
+from boltit.core.db import Database
 from boltit.core.errors import BadInputError, GateFailedError
 from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
@@ -34,6 +37,74 @@ class PromotionResult:
     manifests: list[str] = field(default_factory=list)
 
 
+def _load_check(database: Database, *, name: str, version: str) -> tuple[bool, str | None]:
+    """Whether the version served before, and why it cannot load (None when it can).
+
+    A version that cannot load must never serve, forced or not. Loading takes seconds,
+    so it happens before the lock; the refusal is recorded under it. A version that
+    served before is known to load: re-promoting it must cost no more than the move.
+    """
+    with database.session() as session:
+        served = known_to_load(session, name=name, version=version)
+    return served, None if served else load_failure(name=name, version=version)
+
+
+def _gate_evidence(
+    client: MlflowClient, *, name: str, version: str
+) -> tuple[str | None, dict[str, object]]:
+    """The version's ``validation_status`` and the gates summary the history keeps."""
+    with registry_errors(f"cannot read version {version} of {name!r}"):
+        tags = dict(client.get_model_version(name, version).tags or {})
+    status = tags.get(TAG_VALIDATION_STATUS)
+    gates: dict[str, object] = {
+        "validation_status": status,
+        "passed": status == VALIDATION_PASSED,
+        "failed": [
+            k.removeprefix("gate.")
+            for k, v in tags.items()
+            if k.startswith("gate.") and v.startswith("failed")
+        ],
+    }
+    return status, gates
+
+
+def _refusal(
+    *, version: str, status: str | None, unloadable: str | None, force: bool
+) -> str | None:
+    """Why the promotion is refused, or None: an unloadable model even when forced."""
+    if unloadable is not None:
+        return unloadable
+    if status != VALIDATION_PASSED and not force:
+        return (
+            f"version {version} has not passed its gates "
+            f"(validation_status={status or 'never validated'})"
+        )
+    return None
+
+
+def _details(
+    gates: dict[str, object],
+    *,
+    served: bool,
+    refused: str | None,
+    unloadable: str | None,
+    force: bool,
+) -> dict[str, object]:
+    """The history row's details: the gates read, the load check and the outcome."""
+    details: dict[str, object] = {
+        "gates": gates,
+        "load_check": SKIPPED_AS_SERVED if served else LOADED,
+    }
+    if refused is None:
+        details.update(outcome="promoted")
+    elif unloadable is not None:
+        # Forcing cannot override a load failure; the row says whether it was tried.
+        details.update(outcome="refused", refusal=refused, force_requested=force)
+    else:
+        details.update(outcome="refused", refusal=refused)
+    return details
+
+
 def promote(
     *, reason: str | None = None, force: bool = False, **target: Unpack[VersionTarget]
 ) -> PromotionResult:
@@ -50,14 +121,8 @@ def promote(
     reason = audited_reason(reason, force=force, what="promotions")
     get_version(client, name=name, version=version)
     check_bucket(settings)
-    # A version that cannot load must never serve, forced or not. Loading takes seconds,
-    # so it happens before the lock; the refusal is recorded under it. A version that
-    # served before is known to load: re-promoting it must cost no more than the move.
-    with database.session() as session:
-        served = known_to_load(session, name=name, version=version)
-    unloadable = None if served else load_failure(name=name, version=version)
+    served, unloadable = _load_check(database, name=name, version=version)
 
-    refused: str | None = None
     with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
         current = aliases(client, name=name)
         serving = current.get(PRODUCTION)
@@ -69,36 +134,12 @@ def promote(
                 changed=False,
                 forced=False,
             )
-        with registry_errors(f"cannot read version {version} of {name!r}"):
-            tags = dict(client.get_model_version(name, version).tags or {})
-        status = tags.get(TAG_VALIDATION_STATUS)
-        gates = {
-            "validation_status": status,
-            "passed": status == VALIDATION_PASSED,
-            "failed": [
-                k.removeprefix("gate.")
-                for k, v in tags.items()
-                if k.startswith("gate.") and v.startswith("failed")
-            ],
-        }
-        details: dict[str, object] = {
-            "gates": gates,
-            "load_check": SKIPPED_AS_SERVED if served else LOADED,
-        }
+        status, gates = _gate_evidence(client, name=name, version=version)
+        refused = _refusal(version=version, status=status, unloadable=unloadable, force=force)
         moved_at = None
-        if unloadable is not None:
-            refused = unloadable
-            details.update(outcome="refused", refusal=refused, force_requested=force)
-        elif status != VALIDATION_PASSED and not force:
-            refused = (
-                f"version {version} has not passed its gates "
-                f"(validation_status={status or 'never validated'})"
-            )
-            details.update(outcome="refused", refusal=refused)
-        else:
+        if refused is None:
             moved_at = utcnow()
             move_production(client, name=name, to_version=version, previous=serving)
-            details.update(outcome="promoted")
         record_event(
             session,
             client,
@@ -110,7 +151,9 @@ def promote(
             reason=reason,
             # Nothing was bypassed by a refused promotion; a refused --force shows in details.
             forced=force and refused is None,
-            details=details,
+            details=_details(
+                gates, served=served, refused=refused, unloadable=unloadable, force=force
+            ),
             at=moved_at,
         )
     if unloadable is not None:

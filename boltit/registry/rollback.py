@@ -78,41 +78,10 @@ def rollback(
     check_bucket(settings)
 
     with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
-        current = aliases(client, name=name)
-        serving = current.get(PRODUCTION)
-        if serving is None:
-            raise NotFoundError(f"nothing serves {name!r}: it has no {PRODUCTION} alias")
-        timeline = serving_timeline(session, model_name=name)
-        if not timeline or timeline[-1] != serving:
-            timeline.append(serving)  # moved outside the CLI and not yet synced
-        target = wanted or current.get(PREVIOUS)
-        if target is None:
-            raise BadInputError(
-                f"{name!r} has no {PREVIOUS} version to roll back to; use --to VERSION"
-            )
-        if target == serving:
-            raise BadInputError(f"version {target} already serves {name!r}")
-        if target not in timeline and target != current.get(PREVIOUS):
-            served = ", ".join(f"v{v}" for v in timeline)
-            raise BadInputError(
-                f"version {target} never served {name!r} (served: {served}); promote it instead"
-            )
-        get_version(client, name=name, version=target)
+        serving, target, timeline = _rollback_target(session, client, name=name, wanted=wanted)
         guards = _guards(session, client, name=name, version=target, settings=settings)
         fired = [guard.to_dict() for guard in guards]
-        refusal: BoltitError | None = None
-        proven = False
-        if guards and not force:
-            refusal = GateFailedError(
-                f"rollback to v{target} refused: "
-                + "; ".join(g.message for g in guards)
-                + "; use --force --reason to restore it anyway"
-            )
-        else:
-            # A version that served is known to load; only an unproven one is loaded.
-            proven = known_to_load(session, name=name, version=target)
-            if not proven and (unloadable := load_failure(name=name, version=target)):
-                refusal = BadInputError(unloadable)
+        refusal, proven = _refusal(session, name=name, target=target, guards=guards, force=force)
         new_previous: str | None = None
         moved_at = utcnow()
         details: dict[str, object] = {"guards": fired}
@@ -159,6 +128,55 @@ def rollback(
         forced=bool(guards),
         guards=guards,
     )
+
+
+def _rollback_target(
+    session: Session, client: MlflowClient, *, name: str, wanted: str | None
+) -> tuple[str, str, list[str]]:
+    """The serving version, the version to restore, and the serving timeline.
+
+    Raises:
+        NotFoundError: Nothing serves.
+        BadInputError: No version to roll back to, it already serves, or it never served.
+    """
+    current = aliases(client, name=name)
+    serving = current.get(PRODUCTION)
+    if serving is None:
+        raise NotFoundError(f"nothing serves {name!r}: it has no {PRODUCTION} alias")
+    timeline = serving_timeline(session, model_name=name)
+    if not timeline or timeline[-1] != serving:
+        timeline.append(serving)  # moved outside the CLI and not yet synced
+    target = wanted or current.get(PREVIOUS)
+    if target is None:
+        raise BadInputError(f"{name!r} has no {PREVIOUS} version to roll back to; use --to VERSION")
+    if target == serving:
+        raise BadInputError(f"version {target} already serves {name!r}")
+    if target not in timeline and target != current.get(PREVIOUS):
+        served = ", ".join(f"v{v}" for v in timeline)
+        raise BadInputError(
+            f"version {target} never served {name!r} (served: {served}); promote it instead"
+        )
+    get_version(client, name=name, version=target)
+    return serving, target, timeline
+
+
+def _refusal(
+    session: Session, *, name: str, target: str, guards: list[Guard], force: bool
+) -> tuple[BoltitError | None, bool]:
+    """Why the rollback is refused (None when it may go), and whether ``target`` is proven
+    to load by having served."""
+    if guards and not force:
+        refusal = GateFailedError(
+            f"rollback to v{target} refused: "
+            + "; ".join(g.message for g in guards)
+            + "; use --force --reason to restore it anyway"
+        )
+        return refusal, False
+    # A version that served is known to load; only an unproven one is loaded.
+    proven = known_to_load(session, name=name, version=target)
+    if not proven and (unloadable := load_failure(name=name, version=target)):
+        return BadInputError(unloadable), proven
+    return None, proven
 
 
 def _guards(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
+from sqlalchemy.orm import Session
 
 from boltit.core.db import Database
 from boltit.core.errors import BoltitError
@@ -156,6 +157,142 @@ def _append_description(client: MlflowClient, *, name: str, version: str, text: 
     client.update_model_version(name, version, description=combined)
 
 
+@dataclass(frozen=True)
+class _Decision:
+    """What sync will do about a change, and why: the guards that fired, or a judgement."""
+
+    action: str  # "accept" | "revert", the gate config's sync policy values
+    why: str
+    guards: list[Guard]
+    judgement: Judgement | None = None
+
+    @property
+    def gates_passed(self) -> bool | None:
+        return None if self.judgement is None else self.judgement.passed
+
+    @property
+    def judged(self) -> str | None:
+        if self.judgement is not None:
+            return self.judgement.judged
+        return "guarded" if self.guards else None
+
+    def details(self, *, outcome: str, via: str) -> dict[str, object]:
+        """The history rows' details."""
+        details: dict[str, object] = {
+            "outcome": outcome,
+            "via": via,
+            "gates": {"passed": self.gates_passed},
+        }
+        if self.judgement is not None:
+            details |= {
+                "judged": self.judgement.judged,
+                "config_digest": self.judgement.config_digest,
+            }
+        elif self.guards:
+            details["judged"] = "guarded"
+        if self.guards:
+            details["guards"] = [g.to_dict() for g in self.guards]
+        return details
+
+
+def _decide(
+    change: ObservedChange,
+    *,
+    client: MlflowClient,
+    database: Database,
+    name: str,
+    actor: str,
+    settings: Settings,
+    gate_config: GateConfig,
+) -> _Decision:
+    """Revert a removal or a guarded version; else gate the version and apply the policy."""
+    if change.version is None:
+        return _Decision("revert", f"the {PRODUCTION} alias was removed outside boltit", [])
+    # A UI move must not bring back what a rollback would refuse.
+    with database.session() as session:
+        guards = version_guards(
+            session,
+            client,
+            name=name,
+            version=change.version,
+            recent_days=settings.rollback_guard_days,
+        )
+    if guards and gate_config.sync.on_guarded == "revert":
+        why = (
+            f"guarded: {'; '.join(g.message for g in guards)} "
+            "(gate config sync.on_guarded: revert; use `boltit promote --force --reason`)"
+        )
+        return _Decision("revert", why, guards)
+    judgement = judge(
+        client=client,
+        database=database,
+        name=name,
+        version=change.version,
+        champion=change.recorded,
+        actor=actor,
+        settings=settings,
+        config=gate_config,
+    )
+    policy = gate_config.sync
+    action = policy.on_gate_pass if judgement.passed else policy.on_gate_fail
+    return _Decision(action, judgement.reason, guards, judgement)
+
+
+def _revert(
+    client: MlflowClient, *, name: str, change: ObservedChange, why: str, now: datetime
+) -> None:
+    """Put the recorded version back; the outside one is archived with the reason."""
+    with registry_errors(f"cannot revert the {PRODUCTION} change of {name!r}"):
+        if change.recorded is not None:
+            client.set_registered_model_alias(name, PRODUCTION, change.recorded)
+            set_stage(client, name=name, version=change.recorded, stage=STAGE_PRODUCTION)
+        elif PRODUCTION in aliases(client, name=name):
+            client.delete_registered_model_alias(name, PRODUCTION)
+        if change.version is not None:
+            set_stage(client, name=name, version=change.version, stage=STAGE_ARCHIVED)
+            _append_description(
+                client,
+                name=name,
+                version=change.version,
+                text=(
+                    f"Reverted by `boltit registry sync` at {now:%Y-%m-%d %H:%M:%S} UTC: "
+                    f"{PRODUCTION} was set by {change.via} outside boltit and {why}."
+                ),
+            )
+
+
+def _record_sync(
+    session: Session,
+    client: MlflowClient,
+    *,
+    name: str,
+    actor: str,
+    change: ObservedChange,
+    outcome: str,
+    decision: _Decision,
+    at: datetime,
+) -> None:
+    """The ``registry_sync`` row, and for a revert a ``sync_revert`` row too."""
+    details = decision.details(outcome=outcome, via=change.via)
+    # A revert is also a move of its own, back to the recorded version.
+    moves = [("registry_sync", change.recorded, change.version)]
+    if outcome == "reverted":
+        moves.append(("sync_revert", change.version, change.recorded))
+    for action_name, from_version, to_version in moves:
+        record_event(
+            session,
+            client,
+            action=action_name,
+            actor=actor,
+            model_name=name,
+            from_version=from_version,
+            to_version=to_version,
+            reason=decision.why,
+            details=details,
+            at=at,
+        )
+
+
 def sync_once(
     *,
     client: MlflowClient,
@@ -170,98 +307,37 @@ def sync_once(
     change = detect_change(client, database, name=name)
     if change is None:
         return None
-
-    gates_passed: bool | None = None
-    judgement: Judgement | None = None
-    guards: list[Guard] = []
-    if change.version is not None:
-        # A UI move must not bring back what a rollback would refuse.
-        with database.session() as session:
-            guards = version_guards(
-                session,
-                client,
-                name=name,
-                version=change.version,
-                recent_days=settings.rollback_guard_days,
-            )
-    if change.version is None:
-        action, why = "revert", f"the {PRODUCTION} alias was removed outside boltit"
-    elif guards and gate_config.sync.on_guarded == "revert":
-        action = "revert"
-        why = (
-            f"guarded: {'; '.join(g.message for g in guards)} "
-            "(gate config sync.on_guarded: revert; use `boltit promote --force --reason`)"
-        )
-    else:
-        judgement = judge(
-            client=client,
-            database=database,
-            name=name,
-            version=change.version,
-            champion=change.recorded,
-            actor=actor,
-            settings=settings,
-            config=gate_config,
-        )
-        gates_passed, why = judgement.passed, judgement.reason
-        policy = gate_config.sync
-        action = policy.on_gate_pass if gates_passed else policy.on_gate_fail
+    decision = _decide(
+        change,
+        client=client,
+        database=database,
+        name=name,
+        actor=actor,
+        settings=settings,
+        gate_config=gate_config,
+    )
 
     now = datetime.now(UTC)
     with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
         if detect_change(client, database, name=name) != change:
             return None  # someone moved it again meanwhile; the next sync sees the new state
         moved_at = utcnow()
-        if action == "accept" and change.version is not None:
+        if decision.action == "accept" and change.version is not None:
             move_production(client, name=name, to_version=change.version, previous=change.recorded)
             outcome = "accepted"
         else:
             outcome = "reverted"
-            with registry_errors(f"cannot revert the {PRODUCTION} change of {name!r}"):
-                if change.recorded is not None:
-                    client.set_registered_model_alias(name, PRODUCTION, change.recorded)
-                    set_stage(client, name=name, version=change.recorded, stage=STAGE_PRODUCTION)
-                elif PRODUCTION in aliases(client, name=name):
-                    client.delete_registered_model_alias(name, PRODUCTION)
-                if change.version is not None:
-                    set_stage(client, name=name, version=change.version, stage=STAGE_ARCHIVED)
-                    _append_description(
-                        client,
-                        name=name,
-                        version=change.version,
-                        text=(
-                            f"Reverted by `boltit registry sync` at {now:%Y-%m-%d %H:%M:%S} UTC: "
-                            f"{PRODUCTION} was set by {change.via} outside boltit and {why}."
-                        ),
-                    )
-        details: dict[str, object] = {
-            "outcome": outcome,
-            "via": change.via,
-            "gates": {"passed": gates_passed},
-        }
-        if judgement is not None:
-            details |= {"judged": judgement.judged, "config_digest": judgement.config_digest}
-        elif guards:
-            details["judged"] = "guarded"
-        if guards:
-            details["guards"] = [g.to_dict() for g in guards]
-        # A revert is also a move of its own, back to the recorded version.
-        moves = [("registry_sync", change.recorded, change.version)]
-        if outcome == "reverted":
-            moves.append(("sync_revert", change.version, change.recorded))
-        for action_name, from_version, to_version in moves:
-            record_event(
-                session,
-                client,
-                action=action_name,
-                actor=actor,
-                model_name=name,
-                from_version=from_version,
-                to_version=to_version,
-                reason=why,
-                details=details,
-                at=moved_at,
-            )
+            _revert(client, name=name, change=change, why=decision.why, now=now)
+        _record_sync(
+            session,
+            client,
+            name=name,
+            actor=actor,
+            change=change,
+            outcome=outcome,
+            decision=decision,
+            at=moved_at,
+        )
     if outcome == "accepted" and change.version is not None:
         write_manifests(
             settings,
@@ -274,10 +350,10 @@ def sync_once(
     return SyncOutcome(
         change=change,
         outcome=outcome,
-        gates_passed=gates_passed,
-        reason=why,
-        judged=judgement.judged if judgement is not None else ("guarded" if guards else None),
-        guards=tuple(guards),
+        gates_passed=decision.gates_passed,
+        reason=decision.why,
+        judged=decision.judged,
+        guards=tuple(decision.guards),
     )
 
 

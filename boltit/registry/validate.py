@@ -20,6 +20,7 @@ from boltit.core.evaluation_sets import (
     row_digests,
     training_digests,
 )
+from boltit.core.settings import Settings
 from boltit.core.vocabulary import (
     PRODUCTION,
     TAG_VALIDATION_STATUS,
@@ -27,7 +28,7 @@ from boltit.core.vocabulary import (
     VALIDATION_PASSED,
 )
 from boltit.registry.baseline import logged_baseline
-from boltit.registry.behaviour import check_behaviour
+from boltit.registry.behaviour import BehaviourEvidence, check_behaviour
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.gate_evidence import ModelEvaluation
 from boltit.registry.gates import GateReport, GateResult, evaluate_gates
@@ -272,6 +273,200 @@ def _load_compared(
     return loaded
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """A judged version and everything its verdict rests on: what the recording steps share."""
+
+    name: str
+    version: str
+    actor: str
+    run_id: str | None
+    evaluation: EvaluationData
+    gate_config: GateConfig
+    config_digest: str
+    champion_id: str | None
+    notes: list[str]
+    candidate: ModelEvaluation
+    champion: ModelEvaluation | None
+    behaviour: BehaviourEvidence
+    report: GateReport
+    when: datetime
+
+    @property
+    def status(self) -> str:
+        return VALIDATION_PASSED if self.report.passed else VALIDATION_FAILED
+
+    def document(self) -> dict[str, Any]:
+        """The report artifact: the verdict with the config and evaluations it came from."""
+        evaluation = self.evaluation
+        return {
+            "model_name": self.name,
+            "validated_at": self.when.isoformat(),
+            "actor": self.actor,
+            "data": evaluation.source,
+            "rows": self.candidate.rows,
+            "evaluation": {
+                "set": evaluation.source,
+                "digest": evaluation.digest,
+                "rows": evaluation.rows,
+                "uri": evaluation.uri,
+            },
+            "champion_version": self.champion_id,
+            "notes": self.notes,
+            "config_digest": self.config_digest,
+            "config": self.gate_config.model_dump(mode="json"),
+            "report": self.report.to_dict(),
+            "candidate": self.candidate.to_dict(),
+            "champion": None if self.champion is None else self.champion.to_dict(),
+            "behaviour": self.behaviour.to_dict(),
+        }
+
+    def tags(self, artifact: str | None) -> dict[str, str]:
+        """The verdict's tags but ``validation_status``, which is written after them."""
+        return {
+            TAG_EVALUATION_SET: self.evaluation.source,
+            TAG_EVALUATION_DIGEST: self.evaluation.digest,
+            TAG_EVALUATION_ROWS: str(self.evaluation.rows),
+            TAG_CHAMPION: self.champion_id or NO_CHAMPION,
+            TAG_CONFIG_DIGEST: self.config_digest,
+            TAG_ACCURACY: repr(float(self.candidate.accuracy)),
+            TAG_VALIDATED_AT: self.when.isoformat(),
+            TAG_REPORT: artifact or "",
+        }
+
+    def history_details(self, artifact: str | None) -> dict[str, object]:
+        report = self.report
+        return {
+            "gates": {
+                "passed": report.passed,
+                "failed": [r.name for r in report.failures],
+                "results": json.loads(json.dumps(report.to_dict()["results"])),
+            },
+            "data": self.evaluation.source,
+            "evaluation_set": self.evaluation.source,
+            "evaluation_digest": self.evaluation.digest,
+            "evaluation_rows": self.evaluation.rows,
+            "champion": self.champion_id,
+            "config_digest": self.config_digest,
+            "notes": self.notes,
+            "report_artifact": artifact,
+        }
+
+    def result(self, artifact: str | None) -> ValidationResult:
+        return ValidationResult(
+            name=self.name,
+            version=self.version,
+            report=self.report,
+            candidate=self.candidate,
+            champion=self.champion,
+            report_artifact=artifact,
+            evaluation=self.evaluation,
+            config_digest=self.config_digest,
+            notes=tuple(self.notes),
+        )
+
+
+def _champion_id(
+    client: MlflowClient, *, name: str, version: str, champion_version: Any
+) -> str | None:
+    champion_id: str | None
+    if champion_version is _CURRENT_PRODUCTION:
+        champion_id = aliases(client, name=name).get(PRODUCTION)
+    else:
+        champion_id = None if champion_version is None else str(champion_version)
+    if champion_id == version:
+        return None  # revalidating the serving version: absolute gates only
+    return champion_id
+
+
+def _score(
+    client: MlflowClient,
+    *,
+    settings: Settings,
+    gate_config: GateConfig,
+    candidate: LoadedVersion,
+    champion: LoadedVersion | None,
+    frame: pd.DataFrame,
+    run_id: str | None,
+) -> tuple[ModelEvaluation, ModelEvaluation | None, BehaviourEvidence, GateReport]:
+    """Score both versions, check the candidate's behaviour, and run every gate."""
+    threshold = gate_config.gates.auto_apply_precision.threshold
+    auto_apply_threshold = settings.auto_apply_threshold if threshold is None else threshold
+    # Both versions predict the same rows (the drop gates pair them row by row) and are
+    # timed together, interleaved, so machine load cannot favour either.
+    candidate_scores, champion_scores = score_versions(
+        candidate,
+        champion,
+        frame,
+        auto_apply_threshold=auto_apply_threshold,
+        latency_samples=gate_config.latency_samples,
+    )
+    # The candidate alone: behaviour is judged against fixed expectations, not the champion.
+    behaviour = check_behaviour(candidate.classifier, frame["text"].tolist(), config=gate_config)
+    report = evaluate_gates(
+        candidate=candidate_scores,
+        champion=champion_scores,
+        config=gate_config,
+        latency_budget_ms=settings.single_predict_budget_ms,
+        baseline=logged_baseline(client, run_id=run_id, texts=frame["text"].tolist()),
+        behaviour=behaviour,
+    )
+    return candidate_scores, champion_scores, behaviour, report
+
+
+def _log_report(client: MlflowClient, verdict: _Verdict) -> str | None:
+    """The report artifact's ``runs:/`` URI, or None when it could not be logged."""
+    if not verdict.run_id:
+        return None
+    artifact_file = f"validation/v{verdict.version}-{verdict.when:%Y%m%dT%H%M%S%f}.json"
+    try:
+        client.log_dict(verdict.run_id, verdict.document(), artifact_file)
+    except (MlflowException, OSError):
+        return None  # the tags and history still carry the verdict
+    return f"runs:/{verdict.run_id}/{artifact_file}"
+
+
+def _record_verdict(
+    client: MlflowClient, database: Database, verdict: _Verdict, *, mark: bool
+) -> str | None:
+    """Tags, report artifact, description, challenger mark, then the history row.
+
+    Returns:
+        The report artifact's URI, or None when it could not be logged.
+    """
+    name, version, report = verdict.name, verdict.version, verdict.report
+    with registry_errors(f"cannot record the validation of version {version}"):
+        for result in report.results:
+            client.set_model_version_tag(name, version, f"gate.{result.name}", _gate_tag(result))
+        artifact = _log_report(client, verdict)
+        for key, value in verdict.tags(artifact).items():
+            client.set_model_version_tag(name, version, key, value)
+        # Written last: a verdict is only read as passed once everything it rests on is.
+        client.set_model_version_tag(name, version, TAG_VALIDATION_STATUS, verdict.status)
+        description = _description(
+            report,
+            when=verdict.when,
+            evaluation=verdict.evaluation,
+            config_digest=verdict.config_digest,
+            notes=verdict.notes,
+        )
+        client.update_model_version(name, version, description=description)
+        if mark and report.passed and aliases(client, name=name).get(PRODUCTION) != version:
+            mark_challenger(client, name=name, version=version)
+        elif not report.passed:
+            clear_challenger(client, name=name, version=version)
+    _record_validation(
+        client,
+        database,
+        name=name,
+        actor=verdict.actor,
+        champion=verdict.champion_id,
+        candidate=version,
+        details=verdict.history_details(artifact),
+    )
+    return artifact
+
+
 def validate(
     *,
     data: pd.DataFrame | Path | str | None = None,
@@ -304,27 +499,13 @@ def validate(
     gate_config = (config or load_gate_config(settings.gates_config)).with_min_accuracy(
         min_accuracy
     )
-    candidate_version = get_version(client, name=name, version=version)
+    run_id = get_version(client, name=name, version=version).run_id
     evaluation = _evaluation_data(
-        client,
-        name=name,
-        data=data,
-        data_label=data_label,
-        run_id=candidate_version.run_id,
-        version=version,
+        client, name=name, data=data, data_label=data_label, run_id=run_id, version=version
     )
-    frame, data_source = evaluation.frame, evaluation.source
-    gate_digest = config_digest(gate_config)
-    threshold = gate_config.gates.auto_apply_precision.threshold
-    auto_apply_threshold = settings.auto_apply_threshold if threshold is None else threshold
-
-    champion_id: str | None
-    if champion_version is _CURRENT_PRODUCTION:
-        champion_id = aliases(client, name=name).get(PRODUCTION)
-    else:
-        champion_id = None if champion_version is None else str(champion_version)
-    if champion_id == version:
-        champion_id = None  # revalidating the serving version: absolute gates only
+    champion_id = _champion_id(
+        client, name=name, version=version, champion_version=champion_version
+    )
     compared = {version: "candidate"} | ({champion_id: "champion"} if champion_id else {})
     notes = _check_overlap(client, name=name, evaluation=evaluation, versions=compared)
     loaded = _load_compared(
@@ -336,121 +517,29 @@ def validate(
         champion=champion_id,
         actor=actor,
     )
-    # Both versions predict the same rows (the drop gates pair them row by row) and are
-    # timed together, interleaved, so machine load cannot favour either.
-    candidate, champion = score_versions(
-        loaded[version],
-        loaded[champion_id] if champion_id else None,
-        frame,
-        auto_apply_threshold=auto_apply_threshold,
-        latency_samples=gate_config.latency_samples,
-    )
-    # The candidate alone: behaviour is judged against fixed expectations, not the champion.
-    behaviour = check_behaviour(
-        loaded[version].classifier, frame["text"].tolist(), config=gate_config
-    )
-    report = evaluate_gates(
-        candidate=candidate,
-        champion=champion,
-        config=gate_config,
-        latency_budget_ms=settings.single_predict_budget_ms,
-        baseline=logged_baseline(
-            client, run_id=candidate_version.run_id, texts=frame["text"].tolist()
-        ),
-        behaviour=behaviour,
-    )
-
-    now = datetime.now(UTC)
-    document = {
-        "model_name": name,
-        "validated_at": now.isoformat(),
-        "actor": actor,
-        "data": data_source,
-        "rows": candidate.rows,
-        "evaluation": {
-            "set": data_source,
-            "digest": evaluation.digest,
-            "rows": evaluation.rows,
-            "uri": evaluation.uri,
-        },
-        "champion_version": champion_id,
-        "notes": notes,
-        "config_digest": gate_digest,
-        "config": gate_config.model_dump(mode="json"),
-        "report": report.to_dict(),
-        "candidate": candidate.to_dict(),
-        "champion": None if champion is None else champion.to_dict(),
-        "behaviour": behaviour.to_dict(),
-    }
-    status = VALIDATION_PASSED if report.passed else VALIDATION_FAILED
-    artifact: str | None = None
-    with registry_errors(f"cannot record the validation of version {version}"):
-        for result in report.results:
-            client.set_model_version_tag(name, version, f"gate.{result.name}", _gate_tag(result))
-        if candidate_version.run_id:
-            artifact_file = f"validation/v{version}-{now:%Y%m%dT%H%M%S%f}.json"
-            try:
-                client.log_dict(candidate_version.run_id, document, artifact_file)
-                artifact = f"runs:/{candidate_version.run_id}/{artifact_file}"
-            except (MlflowException, OSError):
-                artifact = None  # the tags and history still carry the verdict
-        verdict_tags = {
-            TAG_EVALUATION_SET: data_source,
-            TAG_EVALUATION_DIGEST: evaluation.digest,
-            TAG_EVALUATION_ROWS: str(evaluation.rows),
-            TAG_CHAMPION: champion_id or NO_CHAMPION,
-            TAG_CONFIG_DIGEST: gate_digest,
-            TAG_ACCURACY: repr(float(candidate.accuracy)),
-            TAG_VALIDATED_AT: now.isoformat(),
-            TAG_REPORT: artifact or "",
-        }
-        for key, value in verdict_tags.items():
-            client.set_model_version_tag(name, version, key, value)
-        # Written last: a verdict is only read as passed once everything it rests on is.
-        client.set_model_version_tag(name, version, TAG_VALIDATION_STATUS, status)
-        client.update_model_version(
-            name,
-            version,
-            description=_description(
-                report, when=now, evaluation=evaluation, config_digest=gate_digest, notes=notes
-            ),
-        )
-        if mark and report.passed and aliases(client, name=name).get(PRODUCTION) != version:
-            mark_challenger(client, name=name, version=version)
-        elif not report.passed:
-            clear_challenger(client, name=name, version=version)
-
-    _record_validation(
+    candidate, champion, behaviour, report = _score(
         client,
-        database,
-        name=name,
-        actor=actor,
-        champion=champion_id,
-        candidate=version,
-        details={
-            "gates": {
-                "passed": report.passed,
-                "failed": [r.name for r in report.failures],
-                "results": json.loads(json.dumps(report.to_dict()["results"])),
-            },
-            "data": data_source,
-            "evaluation_set": data_source,
-            "evaluation_digest": evaluation.digest,
-            "evaluation_rows": evaluation.rows,
-            "champion": champion_id,
-            "config_digest": gate_digest,
-            "notes": notes,
-            "report_artifact": artifact,
-        },
+        settings=settings,
+        gate_config=gate_config,
+        candidate=loaded[version],
+        champion=loaded[champion_id] if champion_id else None,
+        frame=evaluation.frame,
+        run_id=run_id,
     )
-    return ValidationResult(
+    verdict = _Verdict(
         name=name,
         version=version,
-        report=report,
+        actor=actor,
+        run_id=run_id,
+        evaluation=evaluation,
+        gate_config=gate_config,
+        config_digest=config_digest(gate_config),
+        champion_id=champion_id,
+        notes=notes,
         candidate=candidate,
         champion=champion,
-        report_artifact=artifact,
-        evaluation=evaluation,
-        config_digest=gate_digest,
-        notes=tuple(notes),
+        behaviour=behaviour,
+        report=report,
+        when=datetime.now(UTC),
     )
+    return verdict.result(_record_verdict(client, database, verdict, mark=mark))

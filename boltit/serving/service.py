@@ -155,6 +155,17 @@ class ServingService:
         if production is None:
             raise NoModelError("no model version is loaded yet")
         routes = self._route(texts, production)
+        answers = await self._predict(texts, routes)
+        latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
+        rows, results = self._decide(texts, routes, answers, latency_ms)
+        await self.writer.write(rows)
+        self._count(rows)
+        return results
+
+    async def _predict(
+        self, texts: Sequence[str], routes: dict[str, tuple[LoadedModel, list[int]]]
+    ) -> list[Prediction | None]:
+        """Each routed model's answers, back in request order."""
         answers: list[Prediction | None] = [None] * len(texts)
         inline = self.settings.predict_inline and sum(map(len, texts)) <= INLINE_MAX_CHARS
         for model, indices in routes.values():
@@ -168,7 +179,16 @@ class ServingService:
                     answers[index] = answer
             except Exception as exc:  # whatever a model raises is its failure, not ours
                 raise PredictionFailedError(version=model.version, error=exc) from exc
-        latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
+        return answers
+
+    def _decide(
+        self,
+        texts: Sequence[str],
+        routes: dict[str, tuple[LoadedModel, list[int]]],
+        answers: list[Prediction | None],
+        latency_ms: float,
+    ) -> tuple[list[dict[str, Any]], list[ClassificationPublic]]:
+        """The auto-apply decision per ticket, as the rows to store and the answers to return."""
         enabled = self.flags.auto_apply_enabled
         threshold = self.settings.auto_apply_threshold
         now = utcnow()
@@ -213,9 +233,7 @@ class ServingService:
                     latency_ms=round(latency_ms, 3),
                 )
             )
-        await self.writer.write(rows)
-        self._count(rows)
-        return results
+        return rows, results
 
     def _route(
         self, texts: Sequence[str], production: LoadedModel

@@ -190,7 +190,6 @@ def train(
     started = time.perf_counter()
     request, folding = _fold_rare_categories(request, step)
     suite = _check_data(request, step)
-    overridden = suite is not None and not suite.success
     data_checks_seconds = time.perf_counter() - started
 
     began = datetime.now(UTC)
@@ -199,31 +198,18 @@ def train(
     )
     cutoff = evaluation_sets.cutoff_of(holdout.train_frame, started=began)
     try:
-        with mlflow.start_run(experiment_id=ensure_experiment(client, settings)) as run:
-            run_id = run.info.run_id
-            evaluation_set = _log_inputs(
-                request, holdout=holdout, suite=suite, folding=folding, cutoff=cutoff, step=step
-            )
-            fitted = _fit_and_measure(
-                request,
-                holdout=holdout,
-                settings=settings,
-                step=step,
-                data_checks_seconds=data_checks_seconds,
-            )
-            version = _publish(
-                client,
-                request,
-                settings=settings,
-                run_id=run_id,
-                fitted=fitted,
-                holdout=holdout,
-                evaluation_set=evaluation_set,
-                overridden=overridden,
-                step=step,
-            )
-            seconds = time.perf_counter() - started
-            mlflow.log_metric("train_total_seconds", seconds)
+        run = _run(
+            client,
+            request,
+            settings=settings,
+            holdout=holdout,
+            suite=suite,
+            folding=folding,
+            cutoff=cutoff,
+            started=started,
+            data_checks_seconds=data_checks_seconds,
+            step=step,
+        )
     except MlflowException as exc:
         raise RegistryUnavailableError(
             f"MLflow at {settings.tracking_uri} failed: {exc.message}"
@@ -234,22 +220,109 @@ def train(
             database,
             request,
             settings=settings,
+            run_id=run.run_id,
+            version=run.version,
+            holdout=holdout,
+            evaluation_set=run.evaluation_set,
+            metrics=run.fitted.metrics,
+            overridden=_overridden(suite),
+        )
+    return _result(
+        request,
+        settings=settings,
+        run=run,
+        holdout=holdout,
+        suite=suite,
+        cutoff=cutoff,
+        folding=folding,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the MLflow run of a training left behind."""
+
+    run_id: str
+    evaluation_set: EvaluationSet
+    fitted: _Fitted
+    version: str | None
+    seconds: float
+
+
+def _overridden(suite: Any) -> bool:
+    """True when training goes ahead on data that failed its suite."""
+    return suite is not None and not suite.success
+
+
+def _run(
+    client: MlflowClient,
+    request: TrainRequest,
+    *,
+    settings: Settings,
+    holdout: Holdout,
+    suite: Any,
+    folding: Folding,
+    cutoff: datetime,
+    started: float,
+    data_checks_seconds: float,
+    step: Progress,
+) -> _Run:
+    """Log inputs, fit and measure, then register, all inside one MLflow run."""
+    with mlflow.start_run(experiment_id=ensure_experiment(client, settings)) as run:
+        run_id = run.info.run_id
+        evaluation_set = _log_inputs(
+            request, holdout=holdout, suite=suite, folding=folding, cutoff=cutoff, step=step
+        )
+        fitted = _fit_and_measure(
+            request,
+            holdout=holdout,
+            settings=settings,
+            step=step,
+            data_checks_seconds=data_checks_seconds,
+        )
+        version = _publish(
+            client,
+            request,
+            settings=settings,
             run_id=run_id,
-            version=version,
+            fitted=fitted,
             holdout=holdout,
             evaluation_set=evaluation_set,
-            metrics=fitted.metrics,
-            overridden=overridden,
+            overridden=_overridden(suite),
+            step=step,
         )
-    return TrainResult(
+        # Timed before the run closes so the run itself carries its total.
+        seconds = time.perf_counter() - started
+        mlflow.log_metric("train_total_seconds", seconds)
+    return _Run(
         run_id=run_id,
+        evaluation_set=evaluation_set,
+        fitted=fitted,
+        version=version,
+        seconds=seconds,
+    )
+
+
+def _result(
+    request: TrainRequest,
+    *,
+    settings: Settings,
+    run: _Run,
+    holdout: Holdout,
+    suite: Any,
+    cutoff: datetime,
+    folding: Folding,
+) -> TrainResult:
+    version, evaluation_set = run.version, run.evaluation_set
+    return TrainResult(
+        run_id=run.run_id,
         model_version=version,
-        metrics=fitted.metrics,
-        model_uri=f"models:/{settings.model_name}/{version}" if version else fitted.model_uri,
+        metrics=run.fitted.metrics,
+        model_uri=f"models:/{settings.model_name}/{version}" if version else run.fitted.model_uri,
         data_hash=request.dataset.digest,
         rows=request.dataset.rows,
         data_checks_passed=None if suite is None else suite.success,
-        seconds=seconds,
+        seconds=run.seconds,
         train_rows=len(holdout.train_frame),
         excluded_evaluation_rows=holdout.excluded,
         evaluation_rows=evaluation_set.rows,
