@@ -24,7 +24,6 @@ def boltit(
     return partial(run_boltit, monkeypatch, capsys)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".tsv", ".jsonl"])
 def test_a_file_check_data_accepts_trains(
     suffix: str, settings: Settings, boltit: Boltit, mlflow_client: MlflowClient, tmp_path: Path
