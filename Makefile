@@ -21,11 +21,18 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: install
 	$(VENV)/bin/boltit demo
 
+# The whole suite, what CI runs, on every core (pytest-xdist; `make test WORKERS=0` runs it in
+# one process). A test file runs on one worker, so a module's shared fixtures (a trained model,
+# a running service) are built once; the session's trained models are shared by the workers
+# (tests/once.py). Failures are reported in full at the end, as in a serial run.
+WORKERS ?= auto
+PARALLEL := -n $(WORKERS) --dist loadfile
 test: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PARALLEL)
 
 # The inner loop: unit tests (no trained model, MLflow store, PostgreSQL, S3, process), minus
-# the slow ones and those on the real data.
+# the slow ones and those on the real data. In one process: a worker's imports and collection
+# cost more than its half of these tests.
 FAST := unit and not slow and not real_data
 test-fast: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m "$(FAST)"
@@ -36,10 +43,10 @@ test-unit: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m unit
 
 test-integration: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m integration
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q $(PARALLEL) -m integration
 
 test-e2e: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m e2e
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q $(PARALLEL) -m e2e
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,8 @@
 
 Every command runs as its own process, as an on-call engineer runs it, on one throwaway
 SQLite store holding two versions that both served (so neither promote nor rollback has
-to load a model). Rounds interleave the commands so machine load hits them alike; the
+to load a model). Two bad arguments are timed too: they must be refused before anything
+heavy loads. Rounds interleave the commands so machine load hits them alike; the
 report is each command's median wall time and its ratio to the bare script's median.
 The bare script moves an alias of its own (``bench_bare``) so that it does not disturb
 the history the boltit commands read; moving any alias costs the same.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name, first, second = _prepare(Path(folder), env)
         uri = f"sqlite:///{Path(folder) / 'state' / 'mlflow.db'}"
         times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        load_before = round(os.getloadavg()[0], 2)
         for round_ in range(args.rounds):
             # second serves at the start of every round: roll back to first, promote second.
             there, back = first, second
@@ -72,27 +76,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "bench",
                 ],
                 "boltit history": [*BOLTIT, "history", "--limit", "20"],
+                "boltit incident list": [*BOLTIT, "incident", "list"],
+                "boltit monitor status": [*BOLTIT, "monitor", "status"],
+                "boltit drift, bad window (exit 2)": [
+                    *BOLTIT,
+                    "drift",
+                    "--baseline",
+                    "nonsense",
+                    "--current",
+                    "2026-11-01..2026-11-30",
+                ],
+                "boltit rollback --to abc (exit 2)": [*BOLTIT, "rollback", "--to", "abc"],
             }
             for label, command in commands.items():
-                times.setdefault(label, []).append(_timed(command, env=env, cwd=Path(folder)))
+                expected = 2 if "(exit 2)" in label else 0
+                wall, used = _timed(command, env=env, cwd=Path(folder), expected=expected)
+                times.setdefault(label, []).append(wall)
+                cpu.setdefault(label, []).append(used)
     bare = statistics.median(times["bare MlflowClient alias move"])
+    bare_cpu = statistics.median(cpu["bare MlflowClient alias move"])
     results = {
         "rounds": args.rounds,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
+        # How busy the machine was (1-minute load average), before and after the timed rounds.
+        "load_average": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "commands": {
             label: {
                 "median_s": round(statistics.median(runs), 2),
                 "runs_s": [round(t, 2) for t in runs],
                 "ratio_to_bare": round(statistics.median(runs) / bare, 2),
+                # CPU time (user + system) of the process: what the command costs, less
+                # sensitive than wall time to other work on a busy machine.
+                "median_cpu_s": round(statistics.median(cpu[label]), 2),
+                "cpu_ratio_to_bare": round(statistics.median(cpu[label]) / bare_cpu, 2),
             }
             for label, runs in times.items()
         },
     }
-    print(f"| command | median s ({args.rounds} runs) | ratio to bare alias move |")
-    print("|---|---|---|")
+    load = results["load_average"]
+    print(f"load average {load['before']} before, {load['after']} after ({results['cpus']} CPUs)")
+    print(
+        f"| command | wall s, median of {args.rounds} | ratio to bare | median CPU s | CPU ratio |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for label, figures in results["commands"].items():
-        print(f"| {label} | {figures['median_s']:.2f} | {figures['ratio_to_bare']:.2f} |")
+        print(
+            f"| {label} | {figures['median_s']:.2f} | {figures['ratio_to_bare']:.2f} "
+            f"| {figures['median_cpu_s']:.2f} | {figures['cpu_ratio_to_bare']:.2f} |"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "lifecycle_bench.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
@@ -139,15 +171,24 @@ def _prepare(folder: Path, env: dict[str, str]) -> tuple[str, str, str]:
     return name, first, second
 
 
-def _timed(command: list[str], *, env: dict[str, str], cwd: Path) -> float:
+def _timed(
+    command: list[str], *, env: dict[str, str], cwd: Path, expected: int = 0
+) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of ``command``, run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         command, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
     )
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[2:])} failed: {done.stderr.strip()[-500:]}")
-    return elapsed
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != expected:
+        raise SystemExit(
+            f"{' '.join(command[1:])} exited {done.returncode}, not {expected}: "
+            f"{done.stderr.strip()[-500:]}"
+        )
+    return elapsed, used
 
 
 if __name__ == "__main__":

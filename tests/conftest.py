@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import Pool
 
 from boltit.core.db import Database
 from boltit.core.ports import free_port
@@ -26,6 +27,16 @@ _guard = KindGuard()
 
 def pytest_configure(config: pytest.Config) -> None:
     _guard.install()
+    # Every connection SQLAlchemy opens, from any engine: a PostgreSQL one needs the marker.
+    event.listen(Pool, "connect", _note_postgres)
+
+
+_reached_postgres: list[bool] = []
+
+
+def _note_postgres(dbapi_connection: object, _record: object) -> None:
+    if type(dbapi_connection).__module__.startswith("psycopg"):
+        _reached_postgres.append(True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,12 +54,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     _guard.start(kind_of(item))
+    _reached_postgres.clear()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     # After the fixtures' own teardown, so what they did counts too.
     seen = _guard.stop()
+    if _reached_postgres and not item.get_closest_marker("postgres"):
+        # `-m "not postgres"` must deselect every test that needs the server.
+        seen.append("connected to PostgreSQL: use the postgres_url fixture or mark it postgres")
+    _reached_postgres.clear()
     if seen:
         pytest.fail(f"{item.nodeid} is {kind_of(item)} but " + "; ".join(dict.fromkeys(seen)))
 

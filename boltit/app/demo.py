@@ -48,7 +48,10 @@ def register(app: typer.Typer) -> None:
         ] = 400,
     ) -> None:
         """Generate, check, train, validate, promote, serve, roll back, and survive a regression."""
-        run_demo(app, app_context(ctx).settings, rows=rows, feedback=feedback)
+        from boltit.app.cli import build_app
+
+        # The whole CLI, not ``app``: with lazy commands, ``app`` may hold only ``demo``.
+        run_demo(build_app(), app_context(ctx).settings, rows=rows, feedback=feedback)
 
 
 def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) -> None:

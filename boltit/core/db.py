@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -9,11 +10,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from filelock import FileLock
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -116,8 +115,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def head_revision() -> str:
+    """The newest migration's revision, read from the scripts without importing Alembic.
+
+    Every migration file sets ``revision`` and ``down_revision``; the head is the revision
+    no other script revises (tests/test_schema_check.py checks it against Alembic's own).
+    """
+    return _head_revision(MIGRATIONS_DIR / "versions")
+
+
+@functools.cache
+def _head_revision(folder: Path) -> str:
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for script in folder.glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        found = re.search(r"^revision\s*(?::[^=]+)?=\s*[\"']([^\"']+)[\"']", source, re.M)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        down = re.search(r"^down_revision\s*(?::[^=]+)?=\s*[\"']([^\"']+)[\"']", source, re.M)
+        if down is not None:
+            revised.add(down.group(1))
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise BoltitError(f"migrations in {folder} have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the database already stands at the newest revision (one small query).
+
+    Every open used to run Alembic's upgrade, which costs an Alembic import and a script
+    scan even when there is nothing to do; that check is now paid once, by the first open.
+    """
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except (OperationalError, ProgrammingError):  # a fresh database: no version table yet
+        return False
+    return [row[0] for row in stored] == [head_revision()]
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision, one process at a time."""
+    if schema_is_current(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
@@ -190,6 +236,11 @@ class Database:
     def has_file_locks(self) -> bool:
         """True when ``file_lock`` really locks (a SQLite file)."""
         return self._sqlite_file is not None
+
+    @property
+    def write_lock_path(self) -> Path | None:
+        """The file ``write_lock`` flocks (None without one), for a writer that keeps it open."""
+        return self._write_lock_path
 
     @property
     def is_sqlite(self) -> bool:

@@ -106,6 +106,25 @@ class Settings(BaseSettings):
         None, validation_alias="BOLTIT_CLOUDWATCH_ENDPOINT_URL"
     )
 
+    # Paging (boltit.monitoring.notify): incidents go to whichever channels are configured.
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="BOLTIT_SLACK_WEBHOOK_URL")
+    pagerduty_routing_key: SecretStr | None = Field(
+        None, validation_alias="BOLTIT_PAGERDUTY_ROUTING_KEY"
+    )
+    pagerduty_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue", validation_alias="BOLTIT_PAGERDUTY_URL"
+    )
+    # Short on purpose: a hanging receiver must not hold up the monitor's own actions.
+    notify_timeout_seconds: float = Field(
+        3.0, gt=0.0, le=30.0, validation_alias="BOLTIT_NOTIFY_TIMEOUT"
+    )
+    notify_attempts: int = Field(3, ge=1, le=10, validation_alias="BOLTIT_NOTIFY_ATTEMPTS")
+
+    # Smoke tests (``boltit smoke``; the monitor after a rollback): the service and a client
+    # token with the classify scope.
+    smoke_url: str = Field("http://127.0.0.1:8000", validation_alias="BOLTIT_SMOKE_URL")
+    smoke_token: SecretStr | None = Field(None, validation_alias="BOLTIT_SMOKE_TOKEN")
+
     @field_validator("model_name")
     @classmethod
     def _model_name_not_blank(cls, value: str) -> str:

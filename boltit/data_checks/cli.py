@@ -18,6 +18,7 @@ from boltit.core.console import out
 from boltit.core.context import AppContext, app_context
 from boltit.core.errors import BadInputError, GateFailedError
 from boltit.data_checks.config import TrainingDataConfig
+from boltit.data_checks.windows import DEFAULT_WINDOW_DAYS, Anchor, Window, parse_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,11 +142,22 @@ def drift(
     ] = None,
     current_data: Annotated[Path | None, typer.Option(help="Current ticket file.")] = None,
     baseline: Annotated[
-        str | None, typer.Option(help="Baseline window START..END from the ticket store.")
+        str | None,
+        typer.Option(
+            help="Baseline window from the ticket store: START..END, or one date DATE "
+            "(the --window-days days starting on DATE)."
+        ),
     ] = None,
     current: Annotated[
-        str | None, typer.Option(help="Current window START..END from the ticket store.")
+        str | None,
+        typer.Option(
+            help="Current window from the ticket store: START..END, or one date DATE "
+            "(the --window-days days ending on DATE, DATE included)."
+        ),
     ] = None,
+    window_days: Annotated[
+        int, typer.Option(help="Days a single --baseline/--current date stands for.")
+    ] = DEFAULT_WINDOW_DAYS,
     baseline_run: Annotated[
         str | None,
         typer.Option(help="Training run whose evaluation/eval_split.parquet is the baseline."),
@@ -161,20 +173,39 @@ def drift(
 
     Exits 1 when any signal crosses its critical threshold.
     """
+    # Every argument is checked before pandas, scipy and MLflow load: a typo costs a second.
+    if sum(x is not None for x in (baseline_data, baseline, baseline_run)) != 1:
+        raise BadInputError("give one baseline: --baseline-data, --baseline or --baseline-run")
+    if sum(x is not None for x in (current_data, current)) != 1:
+        raise BadInputError("give one current set: --current-data or --current")
+    # One date, as in the runbook: the baseline week starts there, the current week ends there.
+    anchors: tuple[tuple[str, str | None, Anchor], ...] = (
+        ("baseline", baseline, "starting"),
+        ("current", current, "ending"),
+    )
+    windows = {
+        label: parse_window(w, single=anchor, days=window_days)
+        for label, w, anchor in anchors
+        if w is not None
+    }
+    for option, path in (("--baseline-data", baseline_data), ("--current-data", current_data)):
+        if path is not None and not path.is_file():
+            raise BadInputError(f"{option} {path}: no such file")
+    for label, window in windows.items():
+        out.print(f"{label} window: {window.label} (UTC)")
+
     from boltit.data_checks import paths, ticket_frames
     from boltit.data_checks.drift import detect_drift, load_drift_config, vocabulary_from_model
     from boltit.data_checks.drift_report import write_html_report
 
     context = app_context(ctx)
-    if sum(x is not None for x in (baseline_data, baseline, baseline_run)) != 1:
-        raise BadInputError("give one baseline: --baseline-data, --baseline or --baseline-run")
-    if sum(x is not None for x in (current_data, current)) != 1:
-        raise BadInputError("give one current set: --current-data or --current")
     columns = {"text_column": text_column, "label_column": label_column}
     config = load_drift_config(context.settings.drift_config)
 
     with out.status("Loading tickets…"):
-        current_frame, current_label = _drift_side(context, current_data, current, columns)
+        current_frame, current_label = _drift_side(
+            context, current_data, windows.get("current"), columns
+        )
         from_store = current is not None
         if baseline_run is not None:
             baseline_frame = ticket_frames.training_run_baseline(
@@ -182,7 +213,9 @@ def drift(
             )
             baseline_label = f"run {baseline_run} evaluation split"
         else:
-            baseline_frame, baseline_label = _drift_side(context, baseline_data, baseline, columns)
+            baseline_frame, baseline_label = _drift_side(
+                context, baseline_data, windows.get("baseline"), columns
+            )
         vocabulary = None
         if model_version is not None:
             uri = f"models:/{context.settings.model_name}/{model_version}"
@@ -304,19 +337,18 @@ def _known_categories(
 
 
 def _drift_side(
-    context: AppContext, path: Path | None, window: str | None, columns: dict[str, str]
+    context: AppContext, path: Path | None, window: Window | None, columns: dict[str, str]
 ) -> tuple[pd.DataFrame, str]:
     from boltit.data_checks import frames, ticket_frames
 
     if path is not None:
         return frames.read_ticket_file(path, **columns), str(path)
     assert window is not None
-    span = ticket_frames.parse_window(window)
     with context.database.session() as session:
-        frame = ticket_frames.prediction_log(session, since=span.start, until=span.end)
+        frame = ticket_frames.prediction_log(session, since=window.start, until=window.end)
     if frame.empty:
-        raise BadInputError(f"no tickets in the ticket store for {window}")
-    return frame, f"store {window}"
+        raise BadInputError(f"no tickets in the ticket store for {window.label}")
+    return frame, f"store {window.label}"
 
 
 def _print_suite(report: SuiteReport, source: str) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -19,6 +18,17 @@ from boltit.core.model_contract import (
     read_eval_split,
 )
 from boltit.core.schema import Ticket
+from boltit.data_checks.windows import Window, parse_window
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "Window",
+    "days_ago",
+    "known_categories",
+    "parse_window",
+    "prediction_log",
+    "training_run_baseline",
+]
 
 PREDICTION_COLUMNS = [
     "id",
@@ -56,43 +66,6 @@ def days_ago(days: int, *, now: datetime | None = None) -> datetime:
     if days < 1:
         raise BadInputError(f"--days must be at least 1 (got {days})")
     return (now or datetime.now(UTC)) - timedelta(days=days)
-
-
-@dataclass(frozen=True)
-class Window:
-    """A half-open time range ``[start, end)``, as given on the command line."""
-
-    start: datetime
-    end: datetime
-    label: str
-
-
-def parse_window(text: str) -> Window:
-    """Parse ``START..END`` (dates or ISO datetimes, UTC; a date END includes that day).
-
-    Raises:
-        BadInputError: The range is malformed or empty.
-    """
-    parts = text.split("..")
-    if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise BadInputError(f"window {text!r}: expected START..END, e.g. 2026-10-01..2026-10-31")
-    start = _moment(parts[0].strip(), text, end=False)
-    end = _moment(parts[1].strip(), text, end=True)
-    if end <= start:
-        raise BadInputError(f"window {text!r}: END must come after START")
-    return Window(start, end, text)
-
-
-def _moment(value: str, window: str, *, end: bool) -> datetime:
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BadInputError(f"window {window!r}: {value!r} is not a date or datetime") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def training_run_baseline(client: MlflowClient, run_id: str, *, predictions: bool) -> pd.DataFrame:

@@ -79,6 +79,9 @@ def _print_pass(result: PassResult) -> None:
     if response.rolled_back_to:
         verdict = "verified" if response.verified else "NOT verified"
         out.print(f"rolled back to v{response.rolled_back_to} ({verdict})")
+    if response.smoke_ok is not None:
+        verdict = "[green]passed[/]" if response.smoke_ok else "[bold red]FAILED[/]"
+        out.print(f"smoke test after the rollback {verdict} (see the incident's timeline)")
     if result.published:
         out.print(f"published {len(result.published)} metrics to CloudWatch")
     if result.publish_error:
@@ -156,6 +159,10 @@ def register(app: typer.Typer) -> None:
     @monitor.command("status")
     def monitor_status(ctx: typer.Context) -> None:
         """Show every alert rule's value and level; changes nothing."""
+        # Reading aliases and run metrics needs no pandas (boltit.core.light): on call.
+        from boltit.core.light import import_mlflow_light
+
+        import_mlflow_light()
         from boltit.monitoring.status import collect_status
 
         context = app_context(ctx)
@@ -234,20 +241,24 @@ def register(app: typer.Typer) -> None:
         note: Annotated[str | None, typer.Option(help="Why it is resolved.")] = None,
         actor: Annotated[str | None, typer.Option(help="Who; defaults to the OS user.")] = None,
     ) -> None:
-        """Mark an incident resolved (the permanent fix is in)."""
+        """Mark an incident resolved (the permanent fix is in); the channels are told."""
         from boltit.core.actors import current_actor
-        from boltit.core.schema import Incident
         from boltit.monitoring import incidents
+        from boltit.monitoring.notify import resolve_incident
 
-        database = app_context(ctx).database
-        view = incidents.get_incident(database, reference)
-        with database.session() as session:
-            row = session.get(Incident, view.id)
-            assert row is not None
-            incidents.set_status(
-                session, row, status=incidents.RESOLVED, actor=current_actor(actor), note=note
-            )
+        context = app_context(ctx)
+        view = incidents.get_incident(context.database, reference)
+        deliveries = resolve_incident(
+            settings=context.settings,
+            database=context.database,
+            incident_id=view.id,
+            actor=current_actor(actor),
+            note=note,
+        )
         out.print(f"incident #{view.id} resolved")
+        for _, delivery in deliveries:
+            verdict = "told" if delivery.ok else f"[yellow]NOT told[/] ({delivery.error})"
+            out.print(f"{delivery.channel}: {verdict}", soft_wrap=True)
 
     app.add_typer(incident, name="incident")
 

@@ -2,6 +2,8 @@
 
 Metric names follow the runbook (``classification_accuracy_7d``) and carry no dimensions, so
 the runbook's ``aws cloudwatch get-metric-statistics`` commands find them as written.
+``classification_accuracy_7d`` is the Production version's own accuracy (see
+:func:`production_accuracy`); the service figures (latency, errors) cover every ticket.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def metric_data(status: MonitorStatus) -> list[dict[str, Any]]:
     """The datums of one monitoring pass; figures without data are left out, not sent as 0."""
     overall, quality = status.overall, status.quality
     figures: list[tuple[str, float | None, str]] = [
-        ("classification_accuracy_7d", overall.accuracy, "None"),
+        ("classification_accuracy_7d", production_accuracy(status), "None"),
         ("production_accuracy_7d", quality.accuracy, "None"),
         ("mean_confidence", overall.mean_confidence, "None"),
         ("latency_p95_seconds", overall.latency_p95_seconds, "Seconds"),
@@ -46,6 +48,24 @@ def metric_data(status: MonitorStatus) -> list[dict[str, Any]]:
         for name, value, unit in figures
         if value is not None
     ]
+
+
+def production_accuracy(status: MonitorStatus) -> float | None:
+    """Accuracy of the tickets Production's version served, once the accuracy rule has enough
+    labelled ones; ``None`` (no datum) before.
+
+    Never the accuracy of every version in the window: after a promotion that kept reporting
+    the old version's figure while the monitor said ``no_data``, so an alarm on it would
+    keep firing (or keep quiet) about a version that no longer serves.
+    """
+    quality = status.quality
+    minimum = max(
+        (rule.min_samples for rule in status.config.rules if rule.metric == "accuracy_7d"),
+        default=1,
+    )
+    if status.production is None or quality.labelled < minimum:
+        return None
+    return quality.accuracy
 
 
 def cloudwatch_client(settings: Settings) -> Any:

@@ -9,11 +9,12 @@ the labels, and a human decides (e.g. ``boltit token revoke``).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,10 @@ from boltit.core import audit
 from boltit.core.db import Database
 from boltit.core.schema import AuditEvent, Ticket, TicketFeedback
 from boltit.core.settings import Settings
+from boltit.monitoring.snapshot import utc_datetime, utc_nanoseconds
+
+if TYPE_CHECKING:  # `boltit monitor status` runs without pandas (issue 12)
+    import pandas as pd
 
 FEEDBACK_FLOOD = "feedback_flood"
 
@@ -62,20 +67,22 @@ class FeedbackSources:
 
 
 def find_floods(
-    labels: pd.DataFrame, *, share: float, window: timedelta, minimum: int
+    labels: pd.DataFrame | dict[str, Any], *, share: float, window: timedelta, minimum: int
 ) -> list[FeedbackFlood]:
     """Clients whose busiest ``window`` of labels reaches ``share`` of all of ``labels``.
 
     Args:
-        labels: One row per authenticated label, columns ``client`` and ``at``.
+        labels: One row per authenticated label, columns ``client`` and ``at`` (a frame, or
+            a dict of two equally long sequences).
     """
-    total = len(labels)
+    clients = np.asarray(labels["client"], dtype=object)
+    total = len(clients)
     floods: list[FeedbackFlood] = []
     if total == 0:
         return floods
-    for client, rows in labels.groupby("client", sort=True):
-        utc = pd.to_datetime(rows["at"], utc=True).dt.tz_localize(None)
-        times = np.sort(utc.to_numpy(dtype="datetime64[ns]"))
+    moments = utc_nanoseconds(_moments(labels["at"]))
+    for client in sorted(set(clients)):
+        times = np.sort(moments[clients == client])
         # For each label, how many of this client's labels fall in the window it opens.
         span = np.timedelta64(int(window.total_seconds() * 1e9), "ns")
         ends = np.searchsorted(times, times + span, side="left")
@@ -88,11 +95,18 @@ def find_floods(
                     client=str(client),
                     count=count,
                     window_total=total,
-                    started_at=pd.Timestamp(times[busiest], tz="UTC").to_pydatetime(),
+                    started_at=utc_datetime(times[busiest]),
                     window_minutes=window.total_seconds() / 60,
                 )
             )
     return floods
+
+
+def _moments(values: Any) -> Any:
+    # A tz-aware pandas column turns into Timestamps (datetime subclasses) or, naive, into
+    # datetime64 values; either is what ``utc_nanoseconds`` reads.
+    array = np.asarray(values)
+    return array if array.dtype.kind == "M" else list(array)
 
 
 def feedback_sources(session: Session, *, settings: Settings, since: datetime) -> FeedbackSources:
@@ -106,14 +120,14 @@ def feedback_sources(session: Session, *, settings: Settings, since: datetime) -
         select(func.count()).select_from(base.where(TicketFeedback.client.is_(None)).subquery())
     )
     rows = session.execute(base.where(TicketFeedback.client.is_not(None))).all()
-    labels = pd.DataFrame([tuple(row) for row in rows], columns=["client", "at"])
+    clients = [str(row[0]) for row in rows]  # authenticated labels only: never None
     floods = find_floods(
-        labels,
+        {"client": clients, "at": [row[1] for row in rows]},
         share=settings.feedback_flood_share,
         window=timedelta(minutes=settings.feedback_flood_window_minutes),
         minimum=settings.feedback_flood_min,
     )
-    per_client = {str(k): int(v) for k, v in labels["client"].value_counts().items()}
+    per_client = {str(k): v for k, v in Counter(clients).most_common()}
     return FeedbackSources(per_client=per_client, anonymous=int(anonymous or 0), floods=floods)
 
 

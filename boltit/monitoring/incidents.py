@@ -27,6 +27,8 @@ HINT = "root_cause_hint"
 ROLLBACK = "rollback"
 ROLLBACK_SKIPPED = "rollback_skipped"
 VERIFICATION = "verification"
+SMOKE_TEST = "smoke_test"
+NOTIFICATION = "notification"
 NOTE = "note"
 STATUS_CHANGE = "status_change"
 

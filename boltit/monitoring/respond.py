@@ -23,6 +23,7 @@ from boltit.core.settings import Settings
 from boltit.core.vocabulary import AUTO_APPLY_FLAG, PRODUCTION
 from boltit.monitoring import incidents, rules
 from boltit.monitoring.hints import root_cause_hints
+from boltit.monitoring.notify import IncidentRef, Notifier
 from boltit.monitoring.status import MonitorStatus
 
 MONITOR_ACTOR = "monitor"
@@ -48,6 +49,8 @@ class Response:
     auto_apply_disabled: bool = False
     rolled_back_to: str | None = None
     verified: bool | None = None
+    smoke_ok: bool | None = None
+    """The smoke test after a rollback (None when it did not run: no service URL)."""
     decision: RollbackDecision | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -224,7 +227,43 @@ def respond(
         return response
     incident_id = _open_incident(database, status=status, critical=critical, actor=actor)
     response.incident_id, response.opened = incident_id, True
+    # Runbook step 1: page. Deliveries run beside the actions below and never hold them up;
+    # leaving the block waits for them (bounded) and records each on the timeline.
+    with Notifier(settings=settings, database=database) as notifier:
+        ref = _incident_ref(database, incident_id)
+        notifier.tell(ref, "open", "; ".join(e.describe() for e in critical))
+        _respond_to_incident(
+            response,
+            notifier=notifier,
+            ref=ref,
+            settings=settings,
+            database=database,
+            client=client,
+            status=status,
+            critical=critical,
+            actor=actor,
+            service_url=service_url,
+            verify_timeout=verify_timeout,
+        )
+    return response
 
+
+def _respond_to_incident(
+    response: Response,
+    *,
+    notifier: Notifier,
+    ref: IncidentRef,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    status: MonitorStatus,
+    critical: list[rules.Evaluation],
+    actor: str,
+    service_url: str | None,
+    verify_timeout: float,
+) -> None:
+    """Runbook steps 3 to 7 on an incident just opened, each told to the channels."""
+    incident_id = ref.id
     # Runbook step 3 comes first: stop wrong categories being applied automatically.
     _disable_auto_apply(
         settings=settings,
@@ -234,6 +273,7 @@ def respond(
         actor=actor,
     )
     response.auto_apply_disabled = True
+    notifier.tell(ref, "action", "auto-apply disabled")
     # Runbook step 4: root-cause hints, recorded before any decision is taken on them.
     _record_hints(settings=settings, database=database, status=status, incident_id=incident_id)
     # Runbook step 5.
@@ -242,7 +282,10 @@ def respond(
     _record_decision(
         database=database, status=status, incident_id=incident_id, decision=decision, actor=actor
     )
-    if decision.rollback:
+    if not decision.rollback:
+        notifier.tell(ref, "action", f"no automatic rollback: {decision.reason}")
+        return
+    try:
         _roll_back_and_verify(
             response,
             settings=settings,
@@ -255,7 +298,22 @@ def respond(
             service_url=service_url,
             verify_timeout=verify_timeout,
         )
-    return response
+    except Exception as exc:
+        notifier.tell(ref, "action", f"rollback to v{decision.target} failed: {exc}")
+        raise
+    moved = f"rolled back from v{status.production} to v{decision.target}"
+    if response.verified:
+        notifier.tell(ref, "mitigated", f"{moved}; verified, v{decision.target} serves")
+    else:
+        notifier.tell(ref, "action", f"{moved}; NOT verified")
+    if response.smoke_ok is not None:
+        verdict = "passed" if response.smoke_ok else "FAILED"
+        notifier.tell(ref, "action", f"smoke test after the rollback {verdict}")
+
+
+def _incident_ref(database: Database, incident_id: int) -> IncidentRef:
+    with database.session() as session:
+        return IncidentRef.of(_incident(session, incident_id))
 
 
 def _roll_back_and_verify(
@@ -293,6 +351,16 @@ def _roll_back_and_verify(
         timeout=verify_timeout,
         actor=actor,
     )
+    if service_url:
+        # Runbook step 7: the smoke tests, against the version rolled back to, auto-apply off.
+        response.smoke_ok = _smoke(
+            settings=settings,
+            database=database,
+            client=client,
+            incident_id=incident_id,
+            version=decision.target,
+            service_url=service_url,
+        )
 
 
 def _active_incident(database: Database, status: MonitorStatus) -> int | None:
@@ -508,6 +576,46 @@ def _verify(
             step="verify",
             reason=verdict,
             extra={"ok": ok, "version": version},
+        )
+    return ok
+
+
+def _smoke(
+    *,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    incident_id: int,
+    version: str,
+    service_url: str,
+) -> bool:
+    """Run the smoke test after a rollback and put its table on the timeline."""
+    from boltit.monitoring.smoke import SmokeResult, load_smoke_tickets, run_smoke
+    from boltit.monitoring.smoke_expect import registry_expectations
+
+    try:
+        expect = registry_expectations(
+            settings=settings, database=database, client=client, version=version, auto_apply=False
+        )
+        token = settings.smoke_token.get_secret_value() if settings.smoke_token else None
+        result = run_smoke(
+            url=service_url, token=token, tickets=load_smoke_tickets(), expect=expect
+        )
+        summary, ok = result.summary(), result.ok
+        checks = [
+            {"check": c.name, "outcome": c.outcome, "detail": c.detail} for c in result.checks
+        ]
+    except Exception as exc:  # the smoke test reports; it must not undo a done rollback
+        result, ok, checks = SmokeResult(url=service_url), False, []
+        summary = f"could not run: {exc}"
+    with database.session() as session:
+        incident = _incident(session, incident_id)
+        incidents.add_event(
+            session,
+            incident,
+            kind=incidents.SMOKE_TEST,
+            message=f"smoke test against {service_url} {'passed' if ok else 'FAILED'}: {summary}",
+            details={"ok": ok, "checks": checks},
         )
     return ok
 

@@ -1,7 +1,10 @@
 """Monitoring figures computed from the ticket store, where feedback is the ground truth.
 
-``compute_snapshot`` is pure (a frame in, figures out) so every figure is unit-testable;
-``load_tickets`` and ``count_prediction_errors`` are the only functions that read the store.
+``compute_snapshot`` is pure (tickets in, figures out) so every figure is unit-testable;
+``load_ticket_log``, ``load_tickets`` and ``count_prediction_errors`` are the only functions
+that read the store. The monitor reads a ``TicketLog`` (numpy columns), so ``boltit monitor
+status`` runs without pandas; ``load_tickets`` gives the same tickets as a pandas frame for the
+reports that want one.
 
 A *failed prediction* is a ``/classify`` request that could not be answered: serving records
 each as an audit event with action ``prediction_error`` (no ticket row is written for it). The
@@ -10,12 +13,12 @@ error rate is ``errors / (stored tickets + errors)`` over the window.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -23,6 +26,9 @@ from sqlalchemy.orm import Session
 from boltit.core.evaluation import LiveAccuracy, feedback_outcomes
 from boltit.core.schema import AuditEvent, Ticket
 from boltit.core.vocabulary import PREDICTION_ERROR
+
+if TYPE_CHECKING:  # `boltit monitor status` reads the store without pandas (issue 12)
+    import pandas as pd
 
 PREDICTION_ERROR_ACTION = PREDICTION_ERROR
 
@@ -69,6 +75,85 @@ class Snapshot:
     low_confidence: int = 0
 
 
+def utc_nanoseconds(moments: Iterable[Any]) -> np.ndarray:
+    """Moments (aware, or naive meaning UTC; None for missing) as naive-UTC ``datetime64[ns]``."""
+    values = moments if isinstance(moments, np.ndarray) else np.asarray(list(moments), dtype=object)
+    if values.dtype.kind == "M":  # already datetime64: naive UTC
+        return values.astype("datetime64[ns]")
+    naive = [
+        None
+        if moment is None
+        else moment.astimezone(UTC).replace(tzinfo=None)
+        if moment.tzinfo is not None
+        else moment
+        for moment in values
+    ]
+    return np.array(
+        [np.datetime64("NaT") if m is None else np.datetime64(m, "ns") for m in naive],
+        dtype="datetime64[ns]",
+    )
+
+
+def utc_datetime(nanoseconds: np.datetime64) -> datetime:
+    """An aware UTC datetime (to the microsecond) from a naive-UTC ``datetime64``."""
+    micros = int(nanoseconds.astype("datetime64[us]").astype(np.int64))
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+class TicketLog:
+    """Stored tickets as numpy columns, oldest first: what the monitor reads, without pandas.
+
+    Columns as ``load_tickets``'s; ``created_at`` and ``feedback_at`` are naive-UTC
+    ``datetime64[ns]`` (NaT without feedback), the others object or number arrays.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray]) -> None:
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return len(self._columns["id"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name]
+
+    def where(self, mask: np.ndarray) -> TicketLog:
+        """The tickets where ``mask`` is true, in the same order."""
+        return TicketLog({name: column[mask] for name, column in self._columns.items()})
+
+    def since(self, moment: datetime) -> TicketLog:
+        """The tickets created at or after ``moment``."""
+        return self.where(self["created_at"] >= utc_nanoseconds([moment])[0])
+
+    def before(self, moment: datetime) -> TicketLog:
+        """The tickets created before ``moment``."""
+        return self.where(self["created_at"] < utc_nanoseconds([moment])[0])
+
+
+def load_ticket_log(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    model_version: str | None = None,
+) -> TicketLog:
+    """Stored tickets as a :class:`TicketLog` (columns ``TICKET_COLUMNS``), oldest first."""
+    query = select(*(_ticket_column(column) for column in TICKET_COLUMNS))
+    if since is not None:
+        query = query.where(Ticket.created_at >= since)
+    if model_version is not None:
+        query = query.where(Ticket.model_version == model_version)
+    rows = session.execute(query.order_by(Ticket.created_at, Ticket.id)).all()
+    columns: dict[str, np.ndarray] = {}
+    for index, name in enumerate(TICKET_COLUMNS):
+        values = [row[index] for row in rows]
+        if name in ("created_at", "feedback_at"):
+            columns[name] = utc_nanoseconds(values)
+        else:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            columns[name] = column
+    return TicketLog(columns)
+
+
 def load_tickets(
     session: Session,
     *,
@@ -86,6 +171,8 @@ def load_tickets(
         query = query.where(Ticket.created_at < until)
     if model_version is not None:
         query = query.where(Ticket.model_version == model_version)
+    import pandas as pd
+
     rows = session.execute(query.order_by(Ticket.created_at, Ticket.id)).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
     for column in ("created_at", "feedback_at"):
@@ -115,14 +202,14 @@ def count_prediction_errors(
 
 
 def compute_snapshot(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | TicketLog,
     *,
     window_days: float,
     errors: int = 0,
     recent_tickets: int = 200,
     low_confidence_threshold: float = 0.75,
 ) -> Snapshot:
-    """Every figure the alert rules read, from a frame shaped like ``load_tickets``'s.
+    """Every figure the alert rules read, from tickets shaped like ``load_tickets``'s.
 
     Args:
         frame: Served tickets in the window, oldest first.
@@ -134,21 +221,22 @@ def compute_snapshot(
     """
     tickets = len(frame)
     # The same definition as serving's classification_accuracy_7d (boltit.core.evaluation).
-    has_label, right = feedback_outcomes(
-        frame["category"].to_numpy(), frame["feedback_category"].to_numpy()
-    )
+    # np.asarray: a pandas column and a TicketLog column read alike.
+    truth = np.asarray(frame["feedback_category"], dtype=object)
+    has_label, right = feedback_outcomes(np.asarray(frame["category"], dtype=object), truth)
     live = LiveAccuracy(labelled=int(has_label.sum()), correct=int(right.sum()))
     by_category: dict[str, CategoryAccuracy] = {}
     if live.labelled:
-        hits = pd.Series(right[has_label])
-        grouped = hits.groupby(frame["feedback_category"].to_numpy()[has_label])
-        for category, values in grouped:
-            by_category[str(category)] = CategoryAccuracy(
-                accuracy=float(values.mean()), labelled=len(values)
+        hits: dict[str, list[bool]] = {}
+        for category, hit in zip(truth[has_label], right[has_label], strict=True):
+            hits.setdefault(str(category), []).append(bool(hit))
+        for category, values in hits.items():
+            by_category[category] = CategoryAccuracy(
+                accuracy=sum(values) / len(values), labelled=len(values)
             )
-    confidence = frame["confidence"].astype(float)
+    confidence = np.asarray(frame["confidence"], dtype=float)
     attempts = tickets + errors
-    ks, ks_samples = _confidence_shift(confidence.to_numpy(), recent_tickets)
+    ks, ks_samples = _confidence_shift(confidence, recent_tickets)
     return Snapshot(
         window_days=window_days,
         tickets=tickets,
@@ -159,11 +247,13 @@ def compute_snapshot(
         errors=errors,
         error_rate=errors / attempts if attempts else None,
         latency_p95_seconds=(
-            float(np.percentile(frame["latency_ms"].astype(float), 95)) / 1000.0
+            float(np.percentile(np.asarray(frame["latency_ms"], dtype=float), 95)) / 1000.0
             if tickets
             else None
         ),
-        auto_apply_rate=float(frame["auto_applied"].astype(bool).mean()) if tickets else None,
+        auto_apply_rate=(
+            float(np.asarray(frame["auto_applied"], dtype=bool).mean()) if tickets else None
+        ),
         category_accuracy=dict(sorted(by_category.items())),
         confidence_ks=ks,
         confidence_ks_samples=ks_samples,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import pandas as pd
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -214,22 +214,20 @@ def regressed_versions(session: Session, *, model_name: str) -> set[str]:
     return found
 
 
-def _outcomes(frame: pd.DataFrame) -> list[bool]:
+def _outcomes(tickets: snapshot.TicketLog) -> list[bool]:
     """Right or wrong per labelled ticket, in the order the feedback arrived."""
-    labelled = frame[frame["feedback_category"].notna()].sort_values("feedback_at", kind="stable")
-    _, right = feedback_outcomes(
-        labelled["category"].to_numpy(), labelled["feedback_category"].to_numpy()
-    )
-    return [bool(hit) for hit in right]
+    has_label, right = feedback_outcomes(tickets["category"], tickets["feedback_category"])
+    arrival = np.argsort(tickets["feedback_at"][has_label], kind="stable")
+    return [bool(hit) for hit in right[has_label][arrival]]
 
 
-def _accuracy(frame: pd.DataFrame) -> tuple[float | None, int]:
+def _accuracy(frame: snapshot.TicketLog) -> tuple[float | None, int]:
     outcomes = _outcomes(frame)
     return (sum(outcomes) / len(outcomes) if outcomes else None), len(outcomes)
 
 
 def _snapshots(
-    window: pd.DataFrame,
+    window: snapshot.TicketLog,
     *,
     errors: int,
     production: str | None,
@@ -245,7 +243,9 @@ def _snapshots(
         recent_tickets=recent,
         low_confidence_threshold=settings.auto_apply_threshold,
     )
-    served = window[window["model_version"] == production] if production else window.iloc[0:0]
+    served = window.where(
+        window["model_version"] == production if production else np.zeros(len(window), dtype=bool)
+    )
     quality = snapshot.compute_snapshot(
         served,
         window_days=config.window_days,
@@ -321,12 +321,12 @@ def collect_status(
 class _StoreReading:
     """What one monitoring pass reads from the database, in one session."""
 
-    window: pd.DataFrame
+    window: snapshot.TicketLog
     errors: int
     promoted_at: datetime | None
     regressed: set[str]
-    production_history: pd.DataFrame | None
-    previous_history: pd.DataFrame | None
+    production_history: snapshot.TicketLog | None
+    previous_history: snapshot.TicketLog | None
 
 
 @dataclass(frozen=True)
@@ -358,17 +358,17 @@ def _read_store(
     previous: str | None,
 ) -> _StoreReading:
     with database.session() as session:
-        window = snapshot.load_tickets(session, since=since)
+        window = snapshot.load_ticket_log(session, since=since)
         errors = snapshot.count_prediction_errors(session, since=since)
         started = (
             promoted_at(session, model_name=model_name, version=production) if production else None
         )
         regressed = regressed_versions(session, model_name=model_name)
         production_history = (
-            snapshot.load_tickets(session, model_version=production) if production else None
+            snapshot.load_ticket_log(session, model_version=production) if production else None
         )
         previous_history = (
-            snapshot.load_tickets(session, model_version=previous) if previous else None
+            snapshot.load_ticket_log(session, model_version=previous) if previous else None
         )
     return _StoreReading(
         window=window,
@@ -403,12 +403,12 @@ def _judge_production(
             previous, proven_accuracy(client, model_name, previous), stored.previous_history
         )
     started = stored.promoted_at
-    since_promotion = history[history["created_at"] >= started] if started is not None else history
+    since_promotion = history.since(started) if started is not None else history
     outcomes = _outcomes(since_promotion)
     live = LiveAccuracy(correct=sum(outcomes), labelled=len(outcomes))
     pre_accuracy = None
     if started is not None:
-        pre_accuracy, _ = _accuracy(stored.window[stored.window["created_at"] < started])
+        pre_accuracy, _ = _accuracy(stored.window.before(started))
     sequential: SequentialResult | None = None
     comparison: ProvenComparison | None = None
     if figures.proven is not None:
@@ -430,7 +430,7 @@ def _judge_production(
         post_accuracy=live.accuracy,
         post_labelled=live.labelled,
         post_tickets=len(since_promotion),
-        post_auto=int(since_promotion["auto_applied"].astype(bool).sum()),
+        post_auto=int(np.asarray(since_promotion["auto_applied"], dtype=bool).sum()),
     )
 
 
@@ -448,7 +448,9 @@ def _recent_tickets(config: rules.AlertConfig) -> int:
     return 0
 
 
-def _figures(version: str, proven: ProvenAccuracy | None, history: pd.DataFrame) -> VersionFigures:
+def _figures(
+    version: str, proven: ProvenAccuracy | None, history: snapshot.TicketLog
+) -> VersionFigures:
     live, labelled = _accuracy(history)
     return VersionFigures(
         version=version, proven=proven, live_accuracy=live, live_labelled=labelled
@@ -472,7 +474,7 @@ def store_evaluations(
     now = now or utcnow()
     since = snapshot.window_start(now, config.window_days)
     with database.session() as session:
-        window = snapshot.load_tickets(session, since=since)
+        window = snapshot.load_ticket_log(session, since=since)
         errors = snapshot.count_prediction_errors(session, since=since)
     overall, quality = _snapshots(
         window, errors=errors, production=production, config=config, settings=settings

@@ -56,6 +56,8 @@ def _gate_table(report: GateReport) -> Table:
         table.add_column(column, overflow="fold")
     for r in report.results:
         result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]off[/]"}[r.passed]
+        if r.passed is None and r.mode != "disabled":
+            result = "[dim]skipped[/]"  # too little evidence (the shadow gates' min_rows)
         observed = "" if r.observed is None else r.observed_text
         table.add_row(r.name, r.mode, result, observed, r.limit, r.note)
     return table
@@ -64,6 +66,12 @@ def _gate_table(report: GateReport) -> Table:
 def _given(value: str | None) -> bool:
     # MLproject passes an unset string parameter as "".
     return value is not None and value.strip() != ""
+
+
+def _check_version(value: str | None) -> None:
+    # Before MLflow loads (seconds): a mistyped version is reported at once.
+    if _given(value) and not str(value).strip().isdigit():
+        raise BadInputError(f"model version must be a number, got {value!r}")
 
 
 def _fraction(value: str | None, option: str) -> float | None:
@@ -98,6 +106,8 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Run every gate on VERSION against Production; exit 1 when an enabled gate fails."""
+        _check_version(version)
+        min_accuracy_value = _fraction(min_accuracy, "--min-accuracy")
         from boltit.registry.scoring import load_evaluation_file
         from boltit.registry.validate import validate
 
@@ -113,7 +123,7 @@ def register(app: typer.Typer) -> None:
                 version=version,
                 data=frame,
                 data_label=str(Path(data).resolve()) if frame is not None and data else None,
-                min_accuracy=_fraction(min_accuracy, "--min-accuracy"),
+                min_accuracy=min_accuracy_value,
             )
         if result.evaluation is not None:
             seen = result.evaluation
@@ -142,6 +152,7 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Make VERSION serve: Production moves to it, the old one becomes previous."""
+        _check_version(version)
         target = _alias_move(ctx, model=model, actor=actor)
         from boltit.registry.promote import promote
 
@@ -180,6 +191,7 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
     ) -> None:
         """Move Production back to previous (or --to VERSION)."""
+        _check_version(to)
         target = _alias_move(ctx, model=model, actor=actor)
         from boltit.registry.rollback import rollback
 

@@ -43,6 +43,16 @@ class BeatsBaselineGate(_Gate):
     max: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class MinClassRowsGate(_Gate):
+    """Every category the candidate learned had at least ``rows`` training rows (0: off).
+
+    The same N as ``train --min-class-rows N``, which folds rarer categories into a
+    fallback category; this gate refuses a version that kept them (e.g. trained with
+    ``--allow-failing-data``), naming them."""
+
+    rows: int = Field(default=2, ge=0)
+
+
 class MaxEceGate(_Gate):
     max: float = Field(0.10, ge=0.0, le=1.0)
 
@@ -91,6 +101,30 @@ class MinimumFunctionalityGate(_Gate):
     max_failed: float = Field(default=0.10, ge=0.0, le=1.0)
 
 
+class ShadowAgreementGate(_Gate):
+    """Share of live tickets on which the candidate (scored in shadow) agreed with the
+    champion: fails when its whole Wilson interval lies below ``min``. Skipped, neither
+    passed nor failed, below ``min_rows`` shadowed tickets."""
+
+    min: float = Field(default=0.80, ge=0.0, le=1.0)
+    min_rows: int = Field(default=200, ge=1)
+
+
+class ShadowAccuracyDropGate(_Gate):
+    """Champion-minus-candidate accuracy on shadowed tickets that later got a label, paired
+    like the drop gates. Skipped below ``min_rows`` labelled shadowed tickets."""
+
+    max: float = Field(default=0.02, ge=0.0, le=1.0)
+    min_rows: int = Field(default=100, ge=1)
+
+
+class ShadowConfig(BaseModel):
+    """Which shadow answers the ``shadow_*`` gates read: the last ``days`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(default=14, ge=1, le=3650)
+
+
 class BehaviourConfig(BaseModel):
     """What the behavioural gates run on (their limits are on the gates)."""
 
@@ -114,12 +148,15 @@ class Gates(BaseModel):
     latency_p95: LatencyGate
     model_size: SizeGate
     beats_baseline: BeatsBaselineGate = Field(default_factory=BeatsBaselineGate)
+    min_class_rows: MinClassRowsGate = Field(default_factory=MinClassRowsGate)
     # Defaults, so a report recorded before these gates existed still reads back.
     behaviour_invariance: InvarianceGate = Field(default_factory=InvarianceGate)
     behaviour_directional: DirectionalGate = Field(default_factory=DirectionalGate)
     behaviour_minimum_functionality: MinimumFunctionalityGate = Field(
         default_factory=MinimumFunctionalityGate
     )
+    shadow_agreement: ShadowAgreementGate = Field(default_factory=ShadowAgreementGate)
+    shadow_accuracy_drop: ShadowAccuracyDropGate = Field(default_factory=ShadowAccuracyDropGate)
 
 
 class BootstrapConfig(BaseModel):
@@ -156,6 +193,7 @@ class GateConfig(BaseModel):
     latency_samples: int = Field(50, ge=1, le=10_000)
     bootstrap: BootstrapConfig = BootstrapConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
+    shadow: ShadowConfig = ShadowConfig()
     sync: SyncPolicy = SyncPolicy()
 
     def with_min_accuracy(self, value: float | None) -> GateConfig:

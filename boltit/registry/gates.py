@@ -24,6 +24,7 @@ from mlflow.models import EvaluationResult, MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
 from boltit.core.errors import BadInputError
+from boltit.data_checks.shadow import ShadowEvidence
 from boltit.registry.behaviour import BehaviourEvidence
 from boltit.registry.behaviour.share import Share
 from boltit.registry.gate_config import GateConfig, GateMode, MaxDropGate
@@ -289,6 +290,8 @@ def evaluate_gates(
     latency_budget_ms: float,
     baseline: np.ndarray | None = None,
     behaviour: BehaviourEvidence | None = None,
+    category_rows: dict[str, int] | None = None,
+    shadow: ShadowEvidence | None = None,
 ) -> GateReport:
     """Run every gate in ``config`` on ``candidate`` against ``champion`` (or none).
 
@@ -302,6 +305,10 @@ def evaluate_gates(
             (``beats_baseline``), or None when unknown for these rows.
         behaviour: The candidate's behavioural checks (``boltit.registry.behaviour``);
             None leaves the behavioural gates out of the report (nothing was measured).
+        category_rows: Training rows per category of the candidate (``min_class_rows``),
+            or None when its run logged none.
+        shadow: The candidate's shadow answers beside the champion's on live tickets
+            (``shadow_*`` gates); None leaves those gates out (nothing was read).
 
     Raises:
         BadInputError: the two versions were not scored on the same rows.
@@ -325,9 +332,12 @@ def evaluate_gates(
         _latency_result(candidate, champion, config, latency_budget_ms),
         _size_result(candidate, champion, config),
         _baseline_result(candidate, baseline, config),
+        _class_rows_result(category_rows, config),
     ]
     if behaviour is not None:
         results.extend(_behaviour_results(behaviour, config))
+    if shadow is not None:
+        results.extend(shadow_results(shadow, config))
     return GateReport(
         candidate=candidate.version,
         champion=None if champion is None else champion.version,
@@ -403,6 +413,30 @@ def _baseline_result(
     )
 
 
+def _class_rows_result(category_rows: dict[str, int] | None, config: GateConfig) -> GateResult:
+    """Fails when the candidate learned a category from fewer than ``rows`` training rows."""
+    gate = config.gates.min_class_rows
+    limit = f">= {gate.rows} training rows per category"
+    if gate.mode == GateMode.DISABLED:
+        return GateResult("min_class_rows", gate.mode.value, None, None, limit, "disabled")
+    if gate.rows == 0:
+        return GateResult("min_class_rows", gate.mode.value, True, None, limit, "off (rows: 0)")
+    if not category_rows:
+        note = "no training rows per category logged for this version"
+        return GateResult("min_class_rows", gate.mode.value, True, None, limit, note)
+    rare = sorted((n, c) for c, n in category_rows.items() if n < gate.rows)
+    fewest = float(min(category_rows.values()))
+    if not rare:
+        return GateResult("min_class_rows", gate.mode.value, True, fewest, limit)
+    named = ", ".join(f"{c!r} ({n})" for n, c in rare[:20])
+    more = f" and {len(rare) - 20} more" if len(rare) > 20 else ""
+    note = (
+        f"{len(rare)} categories learned from fewer rows: {named}{more}; retrain with "
+        f"--min-class-rows {gate.rows} to fold them into a fallback category (--other-label)"
+    )
+    return GateResult("min_class_rows", gate.mode.value, False, fewest, limit, note)
+
+
 def _share_result(
     name: str, mode: GateMode, share: Share | None, limit: str, note: str, *, failed: bool
 ) -> GateResult:
@@ -467,3 +501,87 @@ def _behaviour_results(behaviour: BehaviourEvidence, config: GateConfig) -> list
             failed=misclassified is not None and (misclassified.observed or 0.0) > max_failed,
         ),
     ]
+
+
+def shadow_agreement_share(shadow: ShadowEvidence, confidence: float) -> Share:
+    """Disagreements among the shadowed tickets, with their Wilson interval."""
+    return Share(failed=shadow.disagreed, total=shadow.rows, confidence=confidence)
+
+
+def shadow_accuracy_drops(shadow: ShadowEvidence, config: GateConfig) -> PairedDrops | None:
+    """The paired champion-minus-candidate drops on labelled shadowed tickets, or None."""
+    if not shadow.labelled:
+        return None
+    return paired_drops(
+        truth=shadow.labelled_truth,
+        champion=shadow.labelled_champion,
+        candidate=shadow.labelled_challenger,
+        resamples=config.bootstrap.resamples,
+        seed=config.bootstrap.seed,
+        confidence=config.bootstrap.confidence,
+    )
+
+
+def shadow_results(shadow: ShadowEvidence, config: GateConfig) -> list[GateResult]:
+    """``shadow_agreement`` and ``shadow_accuracy_drop``; each is skipped (passed None, never
+    blocking) below its ``min_rows``: too few live tickets say nothing either way."""
+    agreement, drop = config.gates.shadow_agreement, config.gates.shadow_accuracy_drop
+    champions = ", ".join(f"v{v}: {n}" for v, n in sorted(shadow.champions.items())) or "none"
+    since = f"since {shadow.since:%Y-%m-%d}"
+    results = []
+
+    limit = f"agreement with the champion: fails when CI < {agreement.min:g}"
+    if agreement.mode == GateMode.DISABLED:
+        results.append(GateResult("shadow_agreement", "disabled", None, None, limit, "disabled"))
+    elif shadow.rows < agreement.min_rows:
+        note = f"skipped: {shadow.rows} shadow rows < min {agreement.min_rows} ({since})"
+        results.append(
+            GateResult("shadow_agreement", agreement.mode.value, None, None, limit, note)
+        )
+    else:
+        share = shadow_agreement_share(shadow, config.bootstrap.confidence)
+        low, high = share.interval or (0.0, 1.0)
+        results.append(
+            GateResult(
+                "shadow_agreement",
+                agreement.mode.value,
+                not share.clearly_above(1.0 - agreement.min),
+                shadow.agreement,
+                limit,
+                f"{shadow.agreed} of {shadow.rows} shadowed tickets agreed ({since}; "
+                f"champions {champions})",
+                interval=(1.0 - high, 1.0 - low),
+                level=share.confidence,
+            )
+        )
+
+    drop_limit = f"fails when > {drop.max:g} and CI excludes 0"
+    if drop.mode == GateMode.DISABLED:
+        results.append(
+            GateResult("shadow_accuracy_drop", "disabled", None, None, drop_limit, "disabled")
+        )
+        return results
+    drops = shadow_accuracy_drops(shadow, config) if shadow.labelled >= drop.min_rows else None
+    if drops is None:
+        note = (
+            f"skipped: {shadow.labelled} labelled shadow rows < min {drop.min_rows} "
+            f"(of {shadow.rows} shadowed, {since})"
+        )
+        results.append(
+            GateResult("shadow_accuracy_drop", drop.mode.value, None, None, drop_limit, note)
+        )
+        return results
+    champion_accuracy, candidate_accuracy = (
+        shadow.accuracy("champion"),
+        shadow.accuracy("challenger"),
+    )
+    note = (
+        f"on {shadow.labelled} labelled shadowed tickets: champion accuracy "
+        f"{champion_accuracy:.4f}, candidate {candidate_accuracy:.4f} ({since})"
+    )
+    results.append(
+        _drop_result(
+            "shadow_accuracy_drop", MaxDropGate(mode=drop.mode, max=drop.max), drops.accuracy, note
+        )
+    )
+    return results

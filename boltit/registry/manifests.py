@@ -10,9 +10,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from mlflow import MlflowClient
 
 from boltit.core.errors import RegistryUnavailableError
@@ -26,11 +23,21 @@ PREVIOUS_ARTIFACT_KEY = "models/previous_artifact.json"
 
 def s3_client(settings: Settings) -> Any:
     """A boto3 S3 client on the configured endpoint (moto, MinIO or AWS)."""
+    # Imported here: boto3 costs a second, and a rollback without a bucket needs none of it.
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=15),
     )
+
+
+def _s3_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return BotoCoreError, ClientError
 
 
 def check_bucket(settings: Settings) -> None:
@@ -39,7 +46,7 @@ def check_bucket(settings: Settings) -> None:
         return
     try:
         s3_client(settings).head_bucket(Bucket=settings.artifact_bucket)
-    except (BotoCoreError, ClientError) as exc:
+    except _s3_errors() as exc:
         raise RegistryUnavailableError(
             f"cannot reach s3://{settings.artifact_bucket} for the model manifests: {exc}"
         ) from exc
@@ -122,7 +129,7 @@ def write_manifests(
             # No previous version: a stale pointer would send a rollback to the wrong model.
             for key in (PREVIOUS_KEY, PREVIOUS_ARTIFACT_KEY):
                 s3.delete_object(Bucket=bucket, Key=key)
-    except (BotoCoreError, ClientError) as exc:
+    except _s3_errors() as exc:
         raise RegistryUnavailableError(f"cannot write manifests to s3://{bucket}: {exc}") from exc
     return [f"s3://{bucket}/{key}" for key in documents]
 

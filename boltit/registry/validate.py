@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,10 @@ from boltit.core.vocabulary import (
     VALIDATION_FAILED,
     VALIDATION_PASSED,
 )
+from boltit.data_checks.shadow import ShadowEvidence, shadow_evidence
 from boltit.registry.baseline import logged_baseline
 from boltit.registry.behaviour import BehaviourEvidence, check_behaviour
+from boltit.registry.category_rows import trained_category_rows
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.gate_evidence import ModelEvaluation
 from boltit.registry.gates import GateReport, GateResult, evaluate_gates
@@ -112,7 +114,7 @@ class ValidationResult:
 
 def _gate_tag(result: GateResult) -> str:
     if result.passed is None:
-        return "disabled"
+        return "disabled" if result.mode == "disabled" else result.note
     verdict = "passed" if result.passed else "failed"
     if result.mode == "dry_run":
         verdict = f"dry_run {verdict}"
@@ -138,6 +140,8 @@ def _description(
     lines.extend(f"- note: {note}" for note in notes)
     for result in report.results:
         marker = {True: "ok", False: "FAIL", None: "off"}[result.passed]
+        if result.passed is None and result.mode != "disabled":
+            marker = "skipped"
         if result.mode == "dry_run" and result.passed is False:
             marker = "fail (dry run)"
         lines.append(f"- {marker}: {result.describe()}")
@@ -291,6 +295,7 @@ class _Verdict:
     behaviour: BehaviourEvidence
     report: GateReport
     when: datetime
+    shadow: ShadowEvidence | None = None
 
     @property
     def status(self) -> str:
@@ -319,6 +324,7 @@ class _Verdict:
             "candidate": self.candidate.to_dict(),
             "champion": None if self.champion is None else self.champion.to_dict(),
             "behaviour": self.behaviour.to_dict(),
+            "shadow": None if self.shadow is None else self.shadow.to_dict(),
         }
 
     def tags(self, artifact: str | None) -> dict[str, str]:
@@ -388,6 +394,7 @@ def _score(
     champion: LoadedVersion | None,
     frame: pd.DataFrame,
     run_id: str | None,
+    shadow: ShadowEvidence | None = None,
 ) -> tuple[ModelEvaluation, ModelEvaluation | None, BehaviourEvidence, GateReport]:
     """Score both versions, check the candidate's behaviour, and run every gate."""
     threshold = gate_config.gates.auto_apply_precision.threshold
@@ -410,8 +417,19 @@ def _score(
         latency_budget_ms=settings.single_predict_budget_ms,
         baseline=logged_baseline(client, run_id=run_id, texts=frame["text"].tolist()),
         behaviour=behaviour,
+        category_rows=trained_category_rows(client, run_id=run_id),
+        shadow=shadow,
     )
     return candidate_scores, champion_scores, behaviour, report
+
+
+def _shadow(
+    database: Database, config: GateConfig, *, version: str, champion: str | None
+) -> ShadowEvidence:
+    """The candidate's shadow answers beside the champion's, for the ``shadow_*`` gates."""
+    since = datetime.now(UTC) - timedelta(days=config.shadow.days)
+    with database.session() as session:
+        return shadow_evidence(session, since=since, version=version, champion=champion)
 
 
 def _log_report(client: MlflowClient, verdict: _Verdict) -> str | None:
@@ -517,6 +535,8 @@ def validate(
         champion=champion_id,
         actor=actor,
     )
+    # Live evidence: without a champion there is nothing to have shadowed against.
+    shadow = _shadow(database, gate_config, version=version, champion=champion_id)
     candidate, champion, behaviour, report = _score(
         client,
         settings=settings,
@@ -525,6 +545,7 @@ def validate(
         champion=loaded[champion_id] if champion_id else None,
         frame=evaluation.frame,
         run_id=run_id,
+        shadow=shadow,
     )
     verdict = _Verdict(
         name=name,
@@ -541,5 +562,6 @@ def validate(
         behaviour=behaviour,
         report=report,
         when=datetime.now(UTC),
+        shadow=shadow,
     )
     return verdict.result(_record_verdict(client, database, verdict, mark=mark))

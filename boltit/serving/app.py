@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -19,20 +17,42 @@ from boltit.serving.auth import ServiceAuth
 from boltit.serving.bounds import BodyLimits
 from boltit.serving.contract import install_contract
 from boltit.serving.errors import REQUEST_ID_HEADER, install_error_handlers
+from boltit.serving.fast_classify import ClassifyFastPath
 from boltit.serving.prometheus import ServiceMetrics
+from boltit.serving.request_ids import scope_request_id
 from boltit.serving.routes import admin, classify, flags, health, metrics, model, tickets, webhooks
 from boltit.serving.service import CollectorFactory, ServingService
 
-# A caller's own request id is kept when it is short and plain, so logs can be joined.
-_CALLER_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+
+class ServingApp(FastAPI):
+    """The FastAPI app, with ``POST /classify`` tried on the fast path first.
+
+    A subclass rather than a middleware, so the fast path also skips Starlette's own
+    middleware stack; every other request (and every request the fast path declines) goes
+    through the full app.
+    """
+
+    fast_classify: ClassifyFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_classify
+        if fast is not None and fast.wants(scope):
+            scope["app"] = self  # what the app's error handlers read, as Starlette sets it
+            await fast(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, collectors: Sequence[CollectorFactory] = ()) -> FastAPI:
+def create_app(
+    settings: Settings, *, collectors: Sequence[CollectorFactory] = (), fast_path: bool = True
+) -> ServingApp:
     """Build the service for ``settings``; the lifespan loads the model and starts followers.
 
     Args:
         collectors: builders of extra Prometheus collectors for ``/metrics``, each called
             with the service once it exists.
+        fast_path: answer well-formed ``POST /classify`` requests below the router
+            (``boltit.serving.fast_classify``); off, every request takes the FastAPI route.
 
     Raises:
         InsecureStartError: no client token is configured and ``BOLTIT_INSECURE_OPEN`` is off.
@@ -54,7 +74,7 @@ def create_app(settings: Settings, *, collectors: Sequence[CollectorFactory] = (
             await run_in_threadpool(service.stop)
             database.dispose()
 
-    app = FastAPI(
+    app = ServingApp(
         title="BoltIT ticket classifier",
         summary="Classifies IT tickets with the Production model; follows the registry live.",
         version="1.0",
@@ -81,6 +101,13 @@ def create_app(settings: Settings, *, collectors: Sequence[CollectorFactory] = (
     # Added last = outermost: refusals by the body limits are counted too.
     app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
+    if fast_path:
+        app.fast_classify = ClassifyFastPath(
+            service=service,
+            auth=auth,
+            max_body_bytes=settings.max_body_bytes,
+            error_handlers=app.exception_handlers,
+        )
     return app
 
 
@@ -102,7 +129,7 @@ class RequestMetrics:
         endpoint = _endpoint(scope["path"])
         started = time.perf_counter()
         status = 500
-        request_id = _request_id(scope)
+        request_id = scope_request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         id_header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
 
@@ -144,10 +171,3 @@ def _endpoint(path: str) -> str:
     if path.startswith("/tickets/") and path.endswith("/feedback"):
         return "/tickets/{id}/feedback"
     return "other"  # unknown paths must not grow label cardinality
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and _CALLER_REQUEST_ID.match(value):
-            return value.decode()
-    return uuid.uuid4().hex

@@ -22,6 +22,7 @@ from sqlalchemy import case, func, select
 from boltit.core.db import Database
 from boltit.core.evaluation import LiveAccuracy, live_accuracy
 from boltit.core.schema import Ticket, utcnow
+from boltit.core.vocabulary import PRODUCTION
 from boltit.serving.follower import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,10 @@ class ServiceMetrics:
         # up once per label set instead.
         self._request_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self._prediction_children: dict[tuple[str, str, str, bool], tuple[Any, Any, Any]] = {}
-        self._store = StoreCollector(database)
+        self._store = StoreCollector(
+            database,
+            production=lambda: next((m.version for m in models() if m.alias == PRODUCTION), None),
+        )
         self._models = ModelInfoCollector(models)
         self.registry.register(self._store)
         self.registry.register(self._models)
@@ -165,15 +169,22 @@ class ModelInfoCollector(Collector):
 
 
 class StoreCollector(Collector):
-    """Quality figures computed from the ticket store at scrape time."""
+    """Quality figures computed from the ticket store at scrape time.
 
-    def __init__(self, database: Database) -> None:
+    ``classification_accuracy_7d`` is the accuracy of the version this replica serves as
+    Production: after a promotion it has no value until that version's tickets get labels,
+    rather than keep the previous version's figure.
+    """
+
+    def __init__(self, database: Database, *, production: Callable[[], str | None]) -> None:
         self._database = database
+        self._production = production
 
     def collect(self) -> Iterable[Metric]:
         accuracy = GaugeMetricFamily(
             "classification_accuracy_7d",
-            "Share of tickets with client feedback in the last 7 days whose category was right",
+            "Share of the Production version's tickets with client feedback in the last 7 "
+            "days whose category was right",
         )
         by_version = GaugeMetricFamily(
             "boltit_classification_accuracy_7d_by_version",
@@ -192,8 +203,11 @@ class StoreCollector(Collector):
             log.warning("store metrics unavailable: %s", exc)
             return
         feedback.add_metric([], week.labelled)
-        if week.accuracy is not None:
-            accuracy.add_metric([], week.accuracy)
+        production = self._production()
+        routes = [f for (version, _), f in week.by_route.items() if version == production]
+        labelled = sum(f.labelled for f in routes)
+        if labelled:
+            accuracy.add_metric([], sum(f.correct for f in routes) / labelled)
         for (version, served_by), figures in week.by_route.items():
             if figures.accuracy is not None:
                 by_version.add_metric([version, served_by], figures.accuracy)

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import queue
+import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Dialect, insert
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from boltit.core.db import Database
@@ -36,6 +41,22 @@ _STOP = object()
 _INSERT_TICKETS = insert(Ticket)
 
 AfterCommit = Callable[[list[dict[str, Any]]], None]
+
+# The keys of a ticket row as the service builds it (ServingService._decide).
+TICKET_ROW_KEYS = (
+    "id",
+    "text",
+    "category",
+    "priority",
+    "confidence",
+    "model_name",
+    "model_version",
+    "served_by",
+    "latency_ms",
+    "auto_applied",
+    "reason",
+    "created_at",
+)
 
 # A group with more ticket text than this (a big batch of long tickets: up to ~5 MB) is
 # committed from a worker thread: copying it into SQLite would stall the event loop for
@@ -83,20 +104,19 @@ class _Committer:
         self.commits = 0
         self.rows_written = 0
 
-    def _transaction(self) -> AbstractContextManager[Connection]:
-        return self._database.engine.begin()
-
-    def _commit(
-        self, rows: list[dict[str, Any]], *, pooled: bool = False
-    ) -> StoreUnavailableError | None:
-        transaction = self._database.engine.begin() if pooled else self._transaction()
+    def _commit(self, rows: list[dict[str, Any]]) -> StoreUnavailableError | None:
+        """One transaction for ``rows`` on a pooled connection; the error, if any."""
         try:
-            # Core insert on one connection: no ORM unit of work on the hot path.
-            with self._database.write_lock(), transaction as connection:
+            # Core insert on one connection: no ORM unit of work.
+            with self._database.write_lock(), self._database.engine.begin() as connection:
                 connection.execute(_INSERT_TICKETS, rows)
         except Exception as exc:
             log.exception("ticket store commit failed for %d rows", len(rows))
             return StoreUnavailableError(f"the ticket store could not commit: {exc}")
+        self._committed(rows)
+        return None
+
+    def _committed(self, rows: list[dict[str, Any]]) -> None:
         self.commits += 1
         self.rows_written += len(rows)
         if self._after_commit is not None:
@@ -104,17 +124,19 @@ class _Committer:
                 self._after_commit(rows)
             except Exception:
                 log.exception("after-commit hook failed")
-        return None
 
 
 class LoopTicketWriter(_Committer):
     """Group commit on the event loop: everything queued in one loop pass, one transaction.
 
     The flush is scheduled with ``call_soon``, so it runs after every request that became
-    ready in the same pass has added its rows. The writer keeps one connection that never
-    checkpoints the write-ahead log itself: copying the log into the database file would
-    stall the event loop for milliseconds, so a background thread does it instead. Serves
-    one event loop at a time.
+    ready in the same pass has added its rows. The group goes straight to the writer's own
+    SQLite connection as one prepared ``executemany``, with SQLAlchemy's own bind
+    processors, and the write lock is taken through a descriptor the writer keeps open: the
+    SQLAlchemy statement path and a lock object per commit cost more than the insert. The
+    connection never checkpoints the write-ahead log itself: copying the log into the
+    database file would stall the event loop for milliseconds, so a background thread does
+    it instead. Serves one event loop at a time.
     """
 
     def __init__(
@@ -128,6 +150,9 @@ class LoopTicketWriter(_Committer):
         self._rows: list[dict[str, Any]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._connection: Connection | None = None
+        self._insert = TicketInsert(database.engine.dialect)
+        lock_path = database.write_lock_path
+        self._lock = HeldFileLock(lock_path) if lock_path is not None else None
         self._checkpoint_seconds = checkpoint_seconds
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -150,6 +175,8 @@ class LoopTicketWriter(_Committer):
             self._checkpointer.join(timeout=30)
             self._checkpointer = None
         self._close()
+        if self._lock is not None:
+            self._lock.close()
         with contextlib.suppress(Exception):
             self._database.checkpoint()
 
@@ -160,7 +187,7 @@ class LoopTicketWriter(_Committer):
             StoreUnavailableError: the transaction failed; nothing of it was kept.
         """
         if sum(len(row["text"]) for row in rows) > THREAD_COMMIT_CHARS:
-            error = await run_in_threadpool(lambda: self._commit(rows, pooled=True))
+            error = await run_in_threadpool(self._commit, rows)
             if error is not None:
                 raise error
             return
@@ -175,10 +202,28 @@ class LoopTicketWriter(_Committer):
     def _flush(self) -> None:
         rows, waiters = self._rows, self._waiters
         self._rows, self._waiters = [], []
-        _resolve(waiters, self._commit(rows))
+        _resolve(waiters, self._commit_group(rows))
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _commit_group(self, rows: list[dict[str, Any]]) -> StoreUnavailableError | None:
+        """One transaction for ``rows`` on the writer's connection; the error, if any."""
+        try:
+            parameters = self._insert.parameters(rows)
+            with self._lock or contextlib.nullcontext():
+                dbapi = self._dbapi_connection()
+                try:
+                    dbapi.executemany(self._insert.sql, parameters)
+                    dbapi.commit()
+                except BaseException:
+                    dbapi.rollback()
+                    raise
+        except Exception as exc:
+            log.exception("ticket store commit failed for %d rows", len(rows))
+            self._close()  # the next group starts on a fresh connection
+            return StoreUnavailableError(f"the ticket store could not commit: {exc}")
+        self._committed(rows)
+        return None
+
+    def _dbapi_connection(self) -> sqlite3.Connection:
         if self._connection is None:
             # Out of the pool for good: its no-checkpoint setting must not reach other users.
             connection = self._database.engine.connect()
@@ -186,12 +231,9 @@ class LoopTicketWriter(_Committer):
             connection.commit()
             connection.detach()
             self._connection = connection
-        try:
-            with self._connection.begin():
-                yield self._connection
-        except Exception:
-            self._close()  # the next group starts on a fresh connection
-            raise
+        dbapi = self._connection.connection.dbapi_connection
+        assert isinstance(dbapi, sqlite3.Connection)
+        return dbapi
 
     def _close(self) -> None:
         if self._connection is not None:
@@ -205,6 +247,84 @@ class LoopTicketWriter(_Committer):
                 self._database.checkpoint()
             except Exception:
                 log.exception("write-ahead log checkpoint failed")
+
+
+class TicketInsert:
+    """``INSERT INTO tickets`` as one prepared statement for the DBAPI's ``executemany``.
+
+    Values pass through the same bind processors SQLAlchemy applies to the ``Ticket``
+    columns (UTC timestamps as SQLite text, booleans as integers), so the stored rows are
+    the ones the ORM and Core inserts write.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect.paramstyle != "qmark":
+            raise ValueError(
+                f"{dialect.name}: expected the qmark paramstyle, not {dialect.paramstyle}"
+            )
+        table = Ticket.__table__
+        quote = dialect.identifier_preparer.quote
+        self.sql = (
+            f"INSERT INTO {quote(Ticket.__tablename__)} "
+            f"({', '.join(quote(key) for key in TICKET_ROW_KEYS)}) "
+            f"VALUES ({', '.join('?' for _ in TICKET_ROW_KEYS)})"
+        )
+        processors = (
+            table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+            for key in TICKET_ROW_KEYS
+        )
+        self._processors = [
+            (index, process) for index, process in enumerate(processors) if process is not None
+        ]
+
+    def parameters(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """Each row's values in column order, as the DBAPI takes them."""
+        ordered = []
+        for row in rows:
+            values = [row[key] for key in TICKET_ROW_KEYS]
+            for index, process in self._processors:
+                values[index] = process(values[index])
+            ordered.append(values)
+        return ordered
+
+
+class HeldFileLock:
+    """``Database.write_lock``'s file lock through one descriptor kept open between commits.
+
+    The same ``flock`` on the same file, so other processes and this process's other
+    writers (which open the file for each lock) queue behind it as before; only one writer
+    uses the descriptor, so it never has to exclude itself. Retried every millisecond.
+    """
+
+    def __init__(self, path: Path, *, poll_seconds: float = 0.001) -> None:
+        self._path = path
+        self._poll_seconds = poll_seconds
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(self._poll_seconds)
+
+    def __exit__(
+        self,
+        _kind: type[BaseException] | None,
+        _error: BaseException | None,
+        _trace: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the descriptor (releasing the lock if held)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class _GroupWorker:
@@ -257,7 +377,13 @@ class _GroupWorker:
 
 
 class ThreadTicketWriter(_Committer, _GroupWorker):
-    """One thread that commits tickets in groups, for databases across the network."""
+    """One thread that commits tickets in groups, for databases across the network.
+
+    The thread keeps one connection instead of checking one out of the pool per group:
+    the pool's liveness ping is a round trip of its own, a third of a group's time beside
+    the insert and the commit. A connection found dead before the commit was sent is
+    replaced and the group retried once, which is what the ping would have done.
+    """
 
     _thread_name = "ticket-writer"
 
@@ -270,6 +396,43 @@ class ThreadTicketWriter(_Committer, _GroupWorker):
     ) -> None:
         _Committer.__init__(self, database, after_commit)
         _GroupWorker.__init__(self, max_group=max_group)
+        self._connection: Connection | None = None
+
+    def stop(self) -> None:
+        """Commit everything queued, stop, and close the connection."""
+        _GroupWorker.stop(self)
+        self._drop_connection()
+
+    def _commit_group(self, rows: list[dict[str, Any]]) -> StoreUnavailableError | None:
+        """One transaction for ``rows`` on the thread's connection; the error, if any."""
+        for attempt in range(2):
+            try:
+                if self._connection is None:
+                    self._connection = self._database.engine.connect()
+                connection = self._connection
+                with self._database.write_lock():
+                    transaction = connection.begin()
+                    try:
+                        connection.execute(_INSERT_TICKETS, rows)
+                    except DBAPIError as exc:
+                        self._drop_connection()
+                        if exc.connection_invalidated and attempt == 0:
+                            continue  # dead before anything was committed: once more
+                        raise
+                    transaction.commit()
+            except Exception as exc:
+                self._drop_connection()
+                log.exception("ticket store commit failed for %d rows", len(rows))
+                return StoreUnavailableError(f"the ticket store could not commit: {exc}")
+            self._committed(rows)
+            return None
+        raise AssertionError("unreachable: the second attempt returns")
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Queue ticket rows and return once they are committed.
@@ -283,7 +446,7 @@ class ThreadTicketWriter(_Committer, _GroupWorker):
         await future
 
     def _handle(self, group: list[_Pending]) -> None:
-        error = self._commit([row for pending in group for row in pending.rows])
+        error = self._commit_group([row for pending in group for row in pending.rows])
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = defaultdict(list)
         for pending in group:
             by_loop[pending.loop].append(pending.future)

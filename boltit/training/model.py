@@ -26,6 +26,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 from skops import io as skops_io
 
+from boltit.training.counted import CountedTexts
 from boltit.training.selection import (
     Candidate,
     SearchSpace,
@@ -34,7 +35,6 @@ from boltit.training.selection import (
     matrix_featurize,
     select,
     softmax,
-    text_featurize,
 )
 
 FORMAT_VERSION = 1
@@ -207,15 +207,10 @@ class TicketClassifier:
         space = search or SearchSpace.single(
             Candidate(config.c, config.class_weight), config.calibration_folds
         )
-        selection = select(
-            labels,
-            text_featurize(items, lambda: build_features(config)),
-            space,
-            seed=config.seed,
-            n_jobs=config.n_jobs,
-        )
-        features = build_features(config)
-        matrix = features.fit_transform(items).tocsr()
+        # Tokenised once: the folds and the final fit derive their TF-IDF from the counts.
+        counted = CountedTexts(items, build_features(config))
+        selection = select(labels, counted.featurize, space, seed=config.seed, n_jobs=config.n_jobs)
+        features, matrix = counted.fitted()
         category_head = LinearHead.fit(
             matrix, labels, c=selection.chosen.c, config=config, selection=selection
         )

@@ -433,6 +433,9 @@ def _fit_and_measure(
     step(f"evaluating on the {len(eval_frame):,} tickets of the evaluation set")
     evaluation, predictions = _evaluate(classifier, eval_frame, settings, config)
     metrics = dict(evaluation.metrics)
+    if classifier.selection is not None:
+        # cv_accuracy, cv_macro_f1, category_temperature: with the run's other metrics.
+        metrics.update(classifier.selection.as_metrics())
     metrics["fit_seconds"] = fit_seconds
     metrics["data_checks_seconds"] = data_checks_seconds
     metrics["excluded_evaluation_rows"] = float(holdout.excluded)
@@ -650,9 +653,9 @@ def _log_params(
 
 
 def _log_selection(selection: Selection) -> None:
-    """The search as the run shows it: every candidate's CV score, the chosen one's params."""
+    """The search as the run shows it: every candidate's CV score, the chosen one's params
+    (its CV metrics are logged with the run's other metrics)."""
     mlflow.log_params(selection.as_params())
-    mlflow.log_metrics(selection.as_metrics())
     mlflow.log_table(selection.table(), SEARCH_ARTIFACT)
     if selection.note:
         mlflow.set_tag("calibration_note", selection.note[:5000])

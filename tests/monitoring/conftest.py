@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from boltit.core.db import Database
 from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
+from tests.once import built_once
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,16 @@ AMBIGUITY = 0.05
 
 @pytest.fixture(scope="session")
 def trained_state(tmp_path_factory: pytest.TempPathFactory) -> TrainedState:
+    """Trained once per run (shared by xdist workers: tests/once.py)."""
+    return built_once(tmp_path_factory, "monitoring-versions", _train_versions)
+
+
+def _train_versions(folder: Path) -> TrainedState:
     from boltit.training.data import TicketDataset
     from boltit.training.generator import generate_tickets
     from boltit.training.train import TrainConfig, TrainRequest, train
 
-    state_dir = tmp_path_factory.mktemp("trained") / "state"
+    state_dir = folder / "state"
     settings = load_settings(
         state_dir=state_dir,
         tracking_uri_override=None,

@@ -12,13 +12,17 @@ from boltit.core.db import Database
 from boltit.core.settings import Settings
 from boltit.monitoring import cloudwatch
 from boltit.monitoring.status import collect_status
+from tests.monitoring.conftest import TrainedState, force_promote
 from tests.monitoring.tickets import add_tickets
 
 
 @pytest.mark.s3
 def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
-    settings: Settings, database: Database, mlflow_client: MlflowClient, moto_endpoint: str
+    trained: tuple[Settings, MlflowClient, Database, TrainedState], moto_endpoint: str
 ) -> None:
+    settings, mlflow_client, database, _ = trained
+    # classification_accuracy_7d is Production's own figure (test_per_version_metrics.py).
+    force_promote(settings, mlflow_client, database, "1")
     add_tickets(database, version="1", n=200, accuracy=0.8, confidence=0.85, seed=4)
     off = collect_status(settings=settings, database=database, client=mlflow_client)
     assert cloudwatch.publish(settings=settings, status=off) == []  # nothing unless enabled
@@ -52,7 +56,7 @@ def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
         EndTime=status.computed_at + timedelta(minutes=5),
     )
     values = answer["MetricDataResults"][0]["Values"]
-    assert values == [pytest.approx(status.overall.accuracy)]
+    assert values == [pytest.approx(status.quality.accuracy)]
     assert 0.7 < values[0] < 0.9
     # The runbook's own read-back (get-metric-statistics) sees the same figure.
     assert cloudwatch.latest_value(
@@ -61,4 +65,4 @@ def test_metrics_arrive_in_cloudwatch_under_the_runbook_names(
         name="classification_accuracy_7d",
         start=status.computed_at - timedelta(minutes=5),
         end=status.computed_at + timedelta(minutes=5),
-    ) == pytest.approx(status.overall.accuracy)
+    ) == pytest.approx(status.quality.accuracy)

@@ -156,13 +156,14 @@ def _accuracy(answers: list[dict[str, object]], frame: pd.DataFrame) -> float:
     )
 
 
-def _monitor(settings: Settings, url: str, moto: str, cwd: Path) -> str:
+def _monitor(settings: Settings, url: str, moto: str, cwd: Path, token: str) -> str:
     result = subprocess.run(
         [str(BOLTIT), "monitor", "--once", "--service-url", url, "--verify-timeout", "60"],
         env=_environment(
             settings,
             BOLTIT_CLOUDWATCH_ENABLED="true",
             BOLTIT_CLOUDWATCH_ENDPOINT_URL=moto,
+            BOLTIT_SMOKE_TOKEN=token,  # the smoke test after the rollback classifies as a client
             COLUMNS="200",
         ),
         cwd=cwd,
@@ -212,10 +213,12 @@ def test_a_forced_bad_version_is_detected_disabled_rolled_back_and_reviewed(
     assert levels["accuracy_floor"] == 2 and "latency_p95_seconds" in levels
 
     # The monitor acts.
-    output = _monitor(settings, service, moto_endpoint, tmp_path)
+    token = agent_headers["Authorization"].removeprefix("Bearer ")
+    output = _monitor(settings, service, moto_endpoint, tmp_path, token)
     print(output)
     assert "incident #1 opened" in output
     assert "rolled back to v1 (verified)" in output
+    assert "smoke test after the rollback passed" in output
     # v2 was forced live without passing its gates: the runbook's floor holds it as written.
     assert "accuracy_floor" in output and "floor applies as written" in output
 

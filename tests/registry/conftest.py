@@ -25,6 +25,7 @@ from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
 from tests.conftest import PROJECT_ENV
 from tests.console_script import Boltit, run_boltit
+from tests.once import built_once
 from tests.postgres import throwaway_database
 
 # The generator's tickets are hard on purpose (a good small model scores ~0.8), so tests
@@ -115,12 +116,16 @@ def copy_of_store(settings: Settings, template_db: Path) -> MlflowClient:
     return configure_mlflow(settings)
 
 
-@pytest.fixture(scope="session")
-def trained_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedVersions]:
-    folder = tmp_path_factory.mktemp("registry-template")
+def _train_template(folder: Path) -> TrainedVersions:
     with template_store(folder) as (settings, client):
         good, bad = train_pair(settings, client)
-    yield TrainedVersions(mlflow_db=folder / "state" / "mlflow.db", good=good, bad=bad)
+    return TrainedVersions(mlflow_db=folder / "state" / "mlflow.db", good=good, bad=bad)
+
+
+@pytest.fixture(scope="session")
+def trained_versions(tmp_path_factory: pytest.TempPathFactory) -> TrainedVersions:
+    """The template store, trained once per run (shared by xdist workers: tests/once.py)."""
+    return built_once(tmp_path_factory, "registry-template", _train_template)
 
 
 @pytest.fixture

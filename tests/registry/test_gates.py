@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from boltit.core.errors import BadInputError
 from boltit.registry.gate_config import GateMode, load_gate_config, parse_gate_config
 from boltit.registry.gate_evidence import ModelEvaluation, score_predictions
-from boltit.registry.gates import NO_BASELINE, NO_CHAMPION, evaluate_gates
+from boltit.registry.gates import NO_BASELINE, NO_CHAMPION, GateResult, evaluate_gates
 
 CATEGORIES = np.array(["Hardware", "Access", "Storage"], dtype=object)
 BUDGET_MS = 50.0
@@ -126,10 +127,12 @@ def test_every_gate_can_fail_with_its_observed_value() -> None:
         config=parse_gate_config({"gates": {"model_size": {"floor_bytes": 0}}}),
         latency_budget_ms=BUDGET_MS,
         baseline=champion_predicted,  # a plain baseline as good as the champion
+        category_rows={"Hardware": 140, "Access": 1, "Storage": 130},  # Access from one row
     )
     results = _by_name(report)
     assert not report.passed
     assert {r.name for r in report.failures} == set(results)
+    assert results["min_class_rows"].observed == 1.0
     assert results["min_accuracy"].observed == pytest.approx(candidate.accuracy)
     assert results["accuracy_drop"].observed == pytest.approx(52 / 400)
     low, high = results["accuracy_drop"].interval or (0, 0)
@@ -259,3 +262,30 @@ def test_model_size_allows_a_retrain_on_more_rows_but_not_a_model_over_its_budge
     assert size_gate(31_000_000) is True
     assert size_gate(31_000_000, {"floor_bytes": 20_000_000}) is False
     assert size_gate(31_000_000, {"max_bytes": 30_000_000}) is False
+
+
+def test_min_class_rows_names_the_rare_categories_and_the_option_that_folds_them() -> None:
+    truth, predicted = _rows()
+    candidate = _evaluation("2", truth, predicted)
+    counts = {"Hardware": 140, "Access": 12, "Storage": 3}
+
+    def verdict(
+        override: dict[str, Any] | None, rows: dict[str, int] | None = counts
+    ) -> GateResult:
+        report = evaluate_gates(
+            candidate=candidate,
+            champion=None,
+            config=parse_gate_config(override),
+            latency_budget_ms=BUDGET_MS,
+            category_rows=rows,
+        )
+        return _by_name(report)["min_class_rows"]
+
+    assert verdict(None).passed is True  # default floor 2: 3 rows are enough
+    strict = verdict({"gates": {"min_class_rows": {"rows": 20}}})
+    assert strict.blocking and strict.observed == 3.0
+    assert "'Storage' (3), 'Access' (12)" in strict.note
+    assert "--min-class-rows 20" in strict.note and "Hardware" not in strict.note
+    assert verdict({"gates": {"min_class_rows": {"rows": 0}}}).passed is True
+    assert verdict({"gates": {"min_class_rows": {"rows": 20}}}, None).passed is True
+    assert verdict({"gates": {"min_class_rows": {"mode": "disabled", "rows": 20}}}).passed is None

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,14 @@ from boltit.app.cli import main
 sys.argv = ["boltit", *sys.argv[1:]]
 main()
 """
+# `monitor status` must import neither pandas, sklearn nor Great Expectations (issue 12);
+# scipy's tests (binomial, Kolmogorov-Smirnov) are its own arithmetic, so scipy may load.
+MONITOR_STATUS_REFUSED = tuple(h for h in HEAVY_STACKS if h != "scipy")
+MONITOR_STATUS_MODULES = (
+    "boltit.monitoring.status",
+    "boltit.monitoring.snapshot",
+    "boltit.monitoring.feedback_sources",
+)
 EMERGENCY_MODULES = (
     "boltit.registry.cli",
     "boltit.registry.rollback",
@@ -47,17 +56,22 @@ EMERGENCY_MODULES = (
 )
 
 
-def _boltit(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, list[str]]:
-    """(exit code, stdout, heavy stacks imported) of `boltit ARGS` in its own process."""
+def _boltit(
+    *args: str, env: dict[str, str] | None = None, watched: tuple[str, ...] = HEAVY_STACKS
+) -> tuple[int, str, list[str]]:
+    """(exit code, stdout, which of ``watched`` it imported) of `boltit ARGS` in its own process.
+
+    The error line ``main`` prints for a refused argument is appended to stdout.
+    """
     done = subprocess.run(
-        [sys.executable, "-c", _HARNESS.format(heavy=HEAVY_STACKS), *args],
+        [sys.executable, "-c", _HARNESS.format(heavy=watched), *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    heavy = json.loads(done.stderr.strip().splitlines()[-1])
-    return done.returncode, done.stdout, heavy
+    *errors, imported = done.stderr.strip().splitlines()
+    return done.returncode, done.stdout + "\n".join(errors), json.loads(imported)
 
 
 @pytest.mark.e2e
@@ -78,6 +92,21 @@ def test_emergency_modules_import_no_heavy_stack() -> None:
     assert mlflow_loaded == "True"  # the alias-moving client itself is there
 
 
+@pytest.mark.e2e
+def test_monitor_status_modules_import_no_pandas() -> None:
+    code = (
+        "import sys, json\n"
+        "from boltit.core.light import import_mlflow_light\n"
+        "import_mlflow_light()\n"
+        f"for m in {MONITOR_STATUS_MODULES!r}: __import__(m)\n"
+        f"print(json.dumps(sorted(h for h in {MONITOR_STATUS_REFUSED!r} if h in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -95,6 +124,43 @@ def test_emergency_command_lines_import_no_heavy_stack(command: list[str]) -> No
     code, out, heavy = _boltit(*command)
     assert code == 0 and "Usage" in out
     assert heavy == []
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        (
+            ["drift", "--baseline", "nonsense", "--current", "2026-11-01..2026-11-30"],
+            "window 'nonsense': expected",
+        ),
+        (
+            ["drift", "--baseline", "2026-10-31..2026-10-01", "--current-data", "x.csv"],
+            "END must come after START",
+        ),
+        (["drift", "--current", "2026-11-01..2026-11-30"], "give one baseline"),
+        (
+            ["drift", "--baseline-data", "missing.csv", "--current", "2026-11-01..2026-11-30"],
+            "--baseline-data missing.csv: no such file",
+        ),
+        (["rollback", "--to", "abc"], "model version must be a number, got 'abc'"),
+        (["promote", "v3"], "model version must be a number, got 'v3'"),
+        (["validate", "2", "--min-accuracy", "high"], "--min-accuracy must be a number"),
+        (["flags", "set", "auto-apply", "maybe"], "'maybe' is not one of"),
+        (["rollback", "--to-version", "2"], "No such option: --to-version"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+@pytest.mark.e2e
+def test_a_bad_argument_is_refused_before_anything_heavy_loads(
+    command: list[str], problem: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "BOLTIT_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "250"}
+
+    code, out, imported = _boltit(*command, env=env, watched=(*HEAVY_STACKS, "mlflow"))
+
+    assert code == 2, out
+    assert problem in out
+    assert imported == []
 
 
 def test_a_version_that_served_is_not_loaded_again(
@@ -154,6 +220,9 @@ def test_emergency_commands_run_without_heavy_stacks(
     ):
         code, out, heavy = _boltit(*command, env=env)
         assert (code, heavy) == (0, []), (command, out)
+    code, out, heavy = _boltit("monitor", "status", env=env, watched=MONITOR_STATUS_REFUSED)
+    assert (code, heavy) == (0, []), out
+    assert "overall:" in out
     name = registry_settings.model_name
     assert aliases(trained_client, name=name)[PRODUCTION] == bad
     moves = [e for e in registry_history(registry_db, model_name=name)]

@@ -22,6 +22,7 @@ from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
 from boltit.registry.sync import watch
 from boltit.registry.validate import validate
+from tests.children import killed_with
 from tests.registry.conftest import TrainedVersions, clone_version, serve_validated
 
 VENV_BIN = Path(sys.executable).parent
@@ -43,6 +44,7 @@ def mlflow_ui(
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        preexec_fn=killed_with(os.getpid(), signal.SIGTERM),  # stopped even if pytest is killed
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

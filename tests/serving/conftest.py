@@ -28,7 +28,9 @@ from boltit.core.polling import wait_until
 from boltit.core.ports import free_port
 from boltit.core.settings import Settings, load_settings
 from boltit.core.tracking import configure_mlflow
+from tests.children import killed_with
 from tests.conftest import PROJECT_ENV
+from tests.once import built_once
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "test-admin-token"
@@ -77,10 +79,14 @@ def client_headers(client_token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained classifier (3,000 generated tickets) as a local MLflow model directory."""
+    """A trained classifier (3,000 generated tickets) as a local MLflow model directory,
+    trained once per run (shared by xdist workers: tests/once.py)."""
+    return built_once(tmp_path_factory, "serving-model", _train_model_dir)
+
+
+def _train_model_dir(root: Path) -> Path:
     import mlflow
 
-    root = tmp_path_factory.mktemp("trained")
     settings = load_settings(state_dir=root / "state")
     client = configure_mlflow(settings)
     from boltit.training.data import from_generator
@@ -171,6 +177,8 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Its own session for killpg; killed with pytest even when pytest is killed -9.
+                preexec_fn=killed_with(os.getpid()),
             )
         return self
 

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 
 from boltit.core.ports import free_port
 from boltit.core.settings import Settings
+from tests.children import killed_with
 from tests.serving.conftest import (
     MODEL,
     VENV_BIN,
@@ -237,6 +238,8 @@ def test_sigterm_to_up_stops_the_mlflow_server_and_all_its_children(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Stops its children even if pytest is killed -9 (the test's finally does not run).
+            preexec_fn=killed_with(os.getpid(), signal.SIGTERM),
         )
     tree: set[int] = set()
     try:

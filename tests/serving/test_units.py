@@ -9,7 +9,7 @@ import hmac
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from boltit.core.db import Database
 from boltit.core.schema import Ticket, utcnow
@@ -211,3 +211,42 @@ def test_loop_writer_keeps_the_write_ahead_log_bounded(tmp_path: Path) -> None:
         checkpointed.dispose()
         unattended.dispose()
     assert bounded < grown / 4, (bounded, grown)
+
+
+@pytest.mark.postgres
+def test_thread_writer_replaces_a_connection_the_server_dropped(postgres_url: str) -> None:
+    # The writer keeps one connection (no pool ping per group); when the server ends it,
+    # the next group must still commit, as the pool's ping would have made it.
+    database = Database(postgres_url)
+    writer = ThreadTicketWriter(database)
+    writer.start()
+
+    async def write(ticket: int) -> None:
+        await writer.write([_row(ticket)])
+
+    try:
+        asyncio.run(write(1))
+        with database.engine.connect() as connection:
+            ended = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert ended  # the writer's connection was among them
+        asyncio.run(write(2))
+    finally:
+        writer.stop()
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 2
+    assert writer.commits == 2
+    database.dispose()
+
+
+def test_ticket_ids_are_plain_hex_unique_and_in_creation_order() -> None:
+    from boltit.serving.service import new_ticket_id
+
+    ids = [new_ticket_id() for _ in range(2000)]
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)  # the primary-key index is appended to, not scattered

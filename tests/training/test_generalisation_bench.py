@@ -27,5 +27,16 @@ def test_one_shape_reports_model_beside_baseline(tmp_path: Path) -> None:
     available = shapes(tmp_path / "absent.csv", 500)
     assert available["shared dataset (8 classes)"] is None
     assert len(available) == 4
-    table = markdown({"shapes": {"2 classes": figures, "shared": None}})
+    # Several seeds: each generated shape once per seed, the shared dataset once.
+    assert len(shapes(tmp_path / "absent.csv", 500, (1, 2))) == 7
+    assert figures["fit_cpu_seconds"] > 0 and figures["baseline_fit_cpu_seconds"] > 0
+    results = {
+        "machine": "test",
+        "load_average_1m": 0.0,
+        "model_at_least_baseline": 1,
+        "shapes_measured": 1,
+        "shapes": {"2 classes": figures, "shared": None},
+    }
+    table = markdown(results)
     assert "| 2 classes | 2 |" in table and "skipped" in table
+    assert "on 1 of 1 shapes" in table

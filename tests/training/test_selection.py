@@ -11,12 +11,15 @@ import pytest
 
 from boltit.core.errors import BadInputError
 from boltit.core.evaluation import expected_calibration_error
-from boltit.training.model import ModelConfig, TicketClassifier
+from boltit.training.counted import CountedTexts
+from boltit.training.model import ModelConfig, TicketClassifier, build_features
 from boltit.training.selection import (
     DEFAULT_SEARCH_SPACE,
     Candidate,
+    SearchSpace,
     assign_folds,
     load_search_space,
+    select,
 )
 from boltit.training.shapes import short_texts, skewed_teams, two_classes
 
@@ -57,6 +60,17 @@ def test_default_search_space_is_class_weighting_by_c(tmp_path: Path) -> None:
     assert len({c.c for c in space.candidates}) >= 3
     assert space.folds >= 2
     assert load_search_space(DEFAULT_SEARCH_SPACE) == space
+    # The reference is the plain baseline's own configuration, so the search can keep it.
+    assert space.reference == Candidate(1.0, None)
+    assert space.reference in space.candidates
+
+
+def test_a_reference_outside_the_grid_joins_the_candidates(tmp_path: Path) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text("c: [0.5]\nreference: {c: 2, class_weight: balanced}\n", encoding="utf-8")
+    space = load_search_space(path)
+    assert space.candidates == (Candidate(2.0, "balanced"), Candidate(0.5, None))
+    assert space.min_gain_se == 2.0  # the default
 
 
 @pytest.mark.parametrize(
@@ -67,6 +81,10 @@ def test_default_search_space_is_class_weighting_by_c(tmp_path: Path) -> None:
         ("c: [-1]\n", "positive"),
         ("c: [1.0]\nfolds: 1\n", "folds"),
         ("- 1\n", "mapping"),
+        ("c: [1.0]\nreference: 1.0\n", "reference"),
+        ("c: [1.0]\nreference: {c: 1.0, class_weight: weighted}\n", "reference class_weight"),
+        ("c: [1.0]\nreference: {c: 0, class_weight: null}\n", "positive"),
+        ("c: [1.0]\nmin_gain_se: -1\n", "min_gain_se"),
     ],
 )
 def test_bad_search_space_is_refused_by_name(tmp_path: Path, text: str, problem: str) -> None:
@@ -110,26 +128,84 @@ def test_two_classes_and_short_texts_are_calibrated(shape) -> None:  # type: ign
     assert ece <= ECE_BOUND
 
 
-def test_the_search_chooses_the_best_cv_candidate_from_training_rows_only() -> None:
+def _chosen_by_rule(table: pd.DataFrame, min_gain_se: float) -> pd.Series:
+    """The row the reference rule picks: the best CV accuracy among the reference and the
+    candidates that beat it by more than ``min_gain_se`` standard errors (first on ties)."""
+    clear = table[
+        table["reference"] | (table["gain_over_reference"] > min_gain_se * table["gain_se"])
+    ]
+    return clear.loc[clear["cv_accuracy"].idxmax()]
+
+
+def test_the_search_chooses_from_training_rows_only_by_the_reference_rule() -> None:
     frame = skewed_teams(1500, n_classes=20, singletons=1, seed=9)
-    model = TicketClassifier.fit(
-        frame["text"], frame["category"], config=CONFIG, search=load_search_space()
-    )
+    space = load_search_space()
+    model = TicketClassifier.fit(frame["text"], frame["category"], config=CONFIG, search=space)
     selection = model.selection
     assert selection is not None
     table = pd.DataFrame(selection.table())
-    assert len(table) == len(load_search_space().candidates)
-    assert table["chosen"].sum() == 1
+    assert len(table) == len(space.candidates)
+    assert table["chosen"].sum() == 1 and table["reference"].sum() == 1
     best = table.loc[table["chosen"]].iloc[0]
-    assert best["cv_accuracy"] == table["cv_accuracy"].max()
+    assert best["candidate"] == _chosen_by_rule(table, space.min_gain_se)["candidate"]
     assert Candidate(
         best["c"], None if best["class_weight"] == "none" else best["class_weight"]
     ) == (selection.chosen)
     # The candidates really differ: the table is measured, not a constant.
     assert table["cv_accuracy"].nunique() > 1
+    reference = table.loc[table["reference"]].iloc[0]
+    assert reference["gain_over_reference"] == 0.0
+    gains = table["cv_accuracy"] - reference["cv_accuracy"]
+    np.testing.assert_allclose(table["gain_over_reference"], gains, atol=1e-12)
     # The registered head is the chosen one, refitted on every given row.
     assert selection.chosen.c == model.category_head.estimator.C
     assert model.category_head.estimator.class_weight == selection.chosen.class_weight
     assert model.category_head.estimator.n_features_in_ == len(
         model.features.transformer_list[0][1].vocabulary_
     )
+
+
+def test_the_reference_stays_unless_a_candidate_is_clearly_better() -> None:
+    frame = skewed_teams(1200, n_classes=12, singletons=0, seed=11)
+    reference = Candidate(1.0, None)
+    weak = Candidate(0.01, None)  # far too regularised: much worse than the reference
+    strong_and_weak = (reference, Candidate(3.0, "balanced"), weak)
+    featurize = CountedTexts(frame["text"], build_features(CONFIG)).featurize
+    labels = frame["category"].to_numpy()
+
+    def chosen(min_gain_se: float) -> tuple[Candidate, pd.DataFrame]:
+        space = SearchSpace(strong_and_weak, 3, reference, min_gain_se)
+        selection = select(labels, featurize, space, seed=1, n_jobs=1)
+        return selection.chosen, pd.DataFrame(selection.table())
+
+    # No evidence is enough: the reference stays, whatever CV says.
+    kept, table = chosen(1e9)
+    assert kept == reference
+    # Any gain is enough: the best CV accuracy wins (the weak candidate never does).
+    best, table = chosen(0.0)
+    assert best == strong_and_weak[int(table["cv_accuracy"].idxmax())]
+    assert best != weak
+    assert table["gain_over_reference"].iloc[2] < 0
+
+
+def test_counting_once_equals_fitting_tfidf_on_each_subset() -> None:
+    texts = skewed_teams(600, n_classes=6, singletons=0, seed=1)["text"].tolist()
+    for config in (CONFIG, ModelConfig(char_features=True, min_df=2)):
+        counted = CountedTexts(texts, build_features(config))
+        fit_rows, held = np.arange(0, 600, 3), np.setdiff1d(np.arange(600), np.arange(0, 600, 3))
+        train_x, held_x = counted.featurize(fit_rows, held)
+        reference = build_features(config)
+        expected = reference.fit_transform([texts[i] for i in fit_rows])
+        assert train_x.shape == expected.shape
+        assert abs(train_x - expected).max() < 1e-6
+        assert abs(held_x - reference.transform([texts[i] for i in held])).max() < 1e-6
+        union, matrix = counted.fitted()
+        everything = build_features(config)
+        assert abs(matrix - everything.fit_transform(texts)).max() < 1e-6
+        # The fitted union transforms new text as a normally fitted one does.
+        assert (
+            abs(
+                union.transform(["printer on fire"]) - everything.transform(["printer on fire"])
+            ).max()
+            < 1e-6
+        )

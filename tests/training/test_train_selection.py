@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.settings import Settings
+from boltit.registry.gate_config import parse_gate_config
 from boltit.registry.validate import validate
 from boltit.training.baseline import BASELINE_COLUMN
 from boltit.training.data import validate_frame
@@ -79,7 +80,14 @@ def test_a_run_on_64_skewed_classes_with_singletons_logs_search_and_baselines(
         chosen.class_weight,
         chosen.c,
     )
-    assert chosen.cv_accuracy == candidates["cv_accuracy"].max()
+    # The best CV accuracy among the reference (the plain baseline's configuration) and
+    # the candidates that beat it by more than min_gain_se standard errors.
+    clear = candidates[
+        candidates["reference"]
+        | (candidates["gain_over_reference"] > space.min_gain_se * candidates["gain_se"])
+    ]
+    assert chosen.cv_accuracy == clear["cv_accuracy"].max()
+    assert run.data.params["search_reference"] == space.reference.name
     logged = pd.read_parquet(folder / EVAL_SPLIT_ARTIFACT)
     # The baseline's per-row predictions travel with the run, for the beats_baseline gate.
     baseline_accuracy = (logged[BASELINE_COLUMN] == logged["category"]).mean()
@@ -100,3 +108,26 @@ def test_a_run_on_64_skewed_classes_with_singletons_logs_search_and_baselines(
     assert gate.observed == pytest.approx(-metrics["baseline_margin"])
     assert gate.passed is True
     assert gate.interval is not None
+
+    # The singletons it kept (--allow-failing-data, no --min-class-rows) fail the
+    # min_class_rows gate, which names them and the option that folds them.
+    trained = json.loads((folder / "evaluation/label_distribution.json").read_text())["train"]
+    rare = sorted(c for c, n in trained.items() if n < 2)
+    assert rare
+    rows_gate = next(r for r in checked.report.results if r.name == "min_class_rows")
+    assert rows_gate.blocking and rows_gate.observed == 1.0
+    assert all(repr(c) in rows_gate.note for c in rare)
+    assert "--min-class-rows 2" in rows_gate.note
+    relaxed = validate(
+        client=mlflow_client,
+        database=database,
+        name=settings.model_name,
+        version="1",
+        actor="test",
+        settings=settings,
+        min_accuracy=0.5,
+        config=parse_gate_config({"gates": {"min_class_rows": {"rows": 0}}}),
+        mark=False,
+    )
+    off = next(r for r in relaxed.report.results if r.name == "min_class_rows")
+    assert off.passed is True and "off" in off.note

@@ -1,4 +1,10 @@
-"""``/classify``: predict, decide auto-apply, store, answer."""
+"""``/classify``: predict, decide auto-apply, store, answer.
+
+These routes are the contract (OpenAPI, validation, every error answer). A well-formed
+single-ticket ``POST /classify`` is usually answered by ``boltit.serving.fast_classify``
+before FastAPI's router, calling the same ``ServingService.classify`` and encoding the same
+bytes; anything it does not take as the happy path comes here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from boltit.serving.auth import ClassifyClient
+from boltit.serving.classification import batch_json, classification_json
 from boltit.serving.deps import ServiceDep
 from boltit.serving.errors import too_long
 from boltit.serving.schemas import (
@@ -25,14 +32,13 @@ async def classify(body: ClassifyRequest, service: ServiceDep, _client: Classify
     if len(body.text) > limit:
         raise too_long("text", len(body.text), limit)
     (result,) = await service.classify([body.text])
-    # Built from typed fields already; serialising directly skips re-validating the answer.
-    return Response(result.model_dump_json(), media_type="application/json")
+    return Response(classification_json(result), media_type="application/json")
 
 
 @router.post("/classify/batch", response_model=BatchClassificationPublic)
 async def classify_batch(
     body: BatchClassifyRequest, service: ServiceDep, _client: ClassifyClient
-) -> BatchClassificationPublic:
+) -> Response:
     """Classify several tickets in one call; every one is stored."""
     settings = service.settings
     if len(body.texts) > settings.max_batch_size:
@@ -41,4 +47,4 @@ async def classify_batch(
         if len(text) > settings.max_text_chars:
             raise too_long(f"texts[{index}]", len(text), settings.max_text_chars)
     results = await service.classify(body.texts)
-    return BatchClassificationPublic(results=results)
+    return Response(batch_json(results), media_type="application/json")
