@@ -187,7 +187,9 @@ def _flood(database: Database, *, checkpoint_seconds: float) -> int:
     async def flood() -> None:
         for group in range(240):
             await asyncio.gather(*(writer.write([_row(group * 50 + i)]) for i in range(50)))
-            await asyncio.sleep(0)
+            # A service's loop waits on its sockets between passes; without that pause the
+            # whole flood can finish before a loaded machine schedules the checkpointer once.
+            await asyncio.sleep(0.001)
 
     try:
         asyncio.run(flood())
