@@ -34,8 +34,19 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
         "$ boltit promote 1",
         "service now serves v1",
         "rolled back to v1 (verified)",
+        "smoke test after the rollback passed",
         "auto_apply_enabled = off",
         "Post-Incident Review",
+        "$ boltit smoke --url http://127.0.0.1:",
+        "PASSED",
+        "$ boltit report monthly --month",
         "demo finished",
     ):
         assert step in out, f"missing {step!r} in demo output"
+    assert "--token '***'" in out  # the demo's client token is not printed
+    reports = list((tmp_path / "state" / "reports").glob("*.html"))
+    assert len(reports) == 1 and f"monthly report: {reports[0]}" in out
+    page = reports[0].read_text(encoding="utf-8")
+    assert (
+        page.count('src="data:image/png;base64,') == 4
+    )  # accuracy, categories, confidence, auto-apply

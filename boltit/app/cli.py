@@ -26,6 +26,7 @@ COMMAND_MODULES: dict[str, str] = {
     "train": "boltit.training.cli",
     "retrain": "boltit.training.cli",
     "validate": "boltit.registry.cli",
+    "approve": "boltit.registry.cli",
     "promote": "boltit.registry.cli",
     "rollback": "boltit.registry.cli",
     "history": "boltit.registry.cli",
@@ -47,6 +48,7 @@ COMMAND_MODULES: dict[str, str] = {
     "report": "boltit.monitoring.monthly_cli",
     "flags": "boltit.app.flags_cli",
     "token": "boltit.app.clients_cli",
+    "pipeline": "boltit.app.pipeline",
 }
 
 

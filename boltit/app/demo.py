@@ -7,10 +7,12 @@ default), with the service running on a loopback port in the background.
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
@@ -75,7 +77,8 @@ def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) 
     _boltit(app, "promote", v1, "--reason", "demo: first release")
 
     # The agents' tool authenticates like any client: the service refuses to start open.
-    headers = _demo_client(settings)
+    token = _demo_client(settings)
+    headers = {"Authorization": f"Bearer {token}"}
     with _service(settings) as url:
         _show_classifications(url, headers)
 
@@ -100,18 +103,43 @@ def run_demo(app: typer.Typer, settings: Settings, *, rows: int, feedback: int) 
         _wait_for_version(url, v3)
 
         _send_labelled_traffic(url, count=feedback, headers=headers)
-        _boltit(app, "monitor", "--once", "--service-url", url)
+        # After its rollback the monitor smoke-tests the service as the agents' client would.
+        with _environment(BOLTIT_SMOKE_TOKEN=token):
+            _boltit(app, "monitor", "--once", "--service-url", url)
         _wait_for_version(url, v1)
+        # The runbook's step 7 after the rollback: what serves now answers as it should.
+        _boltit(app, "smoke", "--url", url, "--token", token)
         _boltit(app, "flags", "show")
         _boltit(app, "incident", "report", "latest")
     _boltit(app, "history", "--limit", "40")
+    # Every demo ticket was created just now: the report of the current month holds them all.
+    month = f"{datetime.now(UTC):%Y-%m}"
+    report = state / "reports" / f"{month}.html"
+    _boltit(app, "report", "monthly", "--month", month, "--output", str(report))
+    out.print(f"  monthly report: {report}", markup=False, highlight=False, soft_wrap=True)
     out.print("[bold green]demo finished[/]: every step above is recorded in the history.")
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """``values`` in ``os.environ`` while the block runs: in-process commands read settings
+    from the environment, as the console script does."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _boltit(app: typer.Typer, *args: str, expect: tuple[int, ...] = (0,)) -> int:
     """Run one ``boltit`` command in-process and check its exit code."""
     out.print()
-    out.rule(f"[bold cyan]$ boltit {shlex.join(args)}", align="left")
+    out.rule(f"[bold cyan]$ boltit {shlex.join(_masked(args))}", align="left")
     try:
         result = app(list(args), standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -121,10 +149,15 @@ def _boltit(app: typer.Typer, *args: str, expect: tuple[int, ...] = (0,)) -> int
         out.print(f"[bold red]error:[/] {exc}")
         code = exc.exit_code
     if code not in expect:
-        raise DemoFailed(f"'boltit {shlex.join(args)}' exited {code}, expected {expect}")
+        raise DemoFailed(f"'boltit {shlex.join(_masked(args))}' exited {code}, expected {expect}")
     if code:
         out.print(f"[yellow](exit {code}, as expected)[/]")
     return code
+
+
+def _masked(args: tuple[str, ...]) -> list[str]:
+    """``args`` as shown on screen: a token given with ``--token`` stays off the terminal."""
+    return ["***" if index and args[index - 1] == "--token" else a for index, a in enumerate(args)]
 
 
 def _train(app: typer.Typer, settings: Settings, *args: str) -> str:
@@ -169,8 +202,8 @@ def _service(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _demo_client(settings: Settings) -> dict[str, str]:
-    """A client token for the demo's agents (scopes classify, feedback, read), as headers."""
+def _demo_client(settings: Settings) -> str:
+    """A client token for the demo's agents (scopes classify, feedback, read)."""
     from boltit.core.clients import ClientFile
 
     scopes = ("classify", "feedback", "read")
@@ -182,7 +215,7 @@ def _demo_client(settings: Settings) -> dict[str, str]:
     command = " ".join(f"--scope {scope}" for scope in scopes)
     out.rule(f"[bold cyan]$ boltit token create {DEMO_CLIENT} {command}", align="left")
     out.print(f"  client {DEMO_CLIENT!r}: its token is sent as 'Authorization: Bearer ...'")
-    return {"Authorization": f"Bearer {token}"}
+    return token
 
 
 def _show_classifications(url: str, headers: dict[str, str]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from boltit.core.figures import png_base64
 from boltit.data_checks.drift import DriftReport
 
 _TEMPLATE = """<!doctype html>
@@ -77,7 +76,7 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
         axes.set_xticks(positions, categories, rotation=30, ha="right")
         axes.set_ylabel("share of tickets")
         axes.legend()
-        images["category_mix"] = _png(figure)
+        images["category_mix"] = png_base64(figure)
     for signal, unit in (("text_length", "characters"), ("confidence", "confidence")):
         if signal in data:
             figure, axes = plt.subplots(figsize=(8, 3.5))
@@ -90,7 +89,7 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
             axes.set_xlabel(unit if signal != "text_length" else f"{unit} (up to the 99th pct)")
             axes.set_ylabel("density")
             axes.legend()
-            images[signal] = _png(figure)
+            images[signal] = png_base64(figure)
     top = data.get("vocabulary", {}).get("top_unseen") or []
     if top:
         figure, axes = plt.subplots(figsize=(8, 3.5))
@@ -98,15 +97,5 @@ def _plots(data: dict[str, Any]) -> dict[str, str]:
         axes.barh(words, counts)
         axes.set_xlabel("occurrences in current tickets")
         axes.set_title("most frequent unseen tokens")
-        images["vocabulary"] = _png(figure)
+        images["vocabulary"] = png_base64(figure)
     return images
-
-
-def _png(figure: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,14 +1,16 @@
 """The monthly model-performance report: per serving version, from the ticket store and the
-audit history, as Markdown (runbook "Prevention": a monthly review of model performance).
+audit history (runbook "Prevention": a monthly review of model performance). This module
+gathers the figures and renders Markdown; ``monthly_html`` renders the same report as HTML.
 
 Every figure is the monitor's own (``boltit.core.evaluation``): accuracy is ``live_accuracy``
-(authenticated labels only), calibration is ``expected_calibration_error``.
+(authenticated labels only), calibration is ``expected_calibration_error``; the drift summary
+is ``detect_drift`` of the month's tickets against the month before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,8 @@ from boltit.core.evaluation import (
     live_accuracy,
 )
 from boltit.core.schema import AuditEvent, Incident, Ticket
+from boltit.data_checks.drift import DriftConfig, DriftReport, detect_drift
+from boltit.data_checks.ticket_frames import prediction_log
 from boltit.registry.behaviour.share import Share
 from boltit.registry.history import REGISTRY_ACTIONS
 
@@ -42,6 +46,10 @@ class Month:
     @property
     def label(self) -> str:
         return f"{self.start:%Y-%m}"
+
+    def before(self) -> Month:
+        """The calendar month before this one."""
+        return parse_month(f"{self.start - timedelta(days=1):%Y-%m}")
 
 
 def parse_month(text: str | None, *, today: date | None = None) -> Month:
@@ -75,6 +83,19 @@ class VersionMonth:
     correct: int
     ece: float | None
     category_accuracy: dict[str, tuple[int, float]]  # label -> (labelled tickets, recall)
+    # Auto-applied tickets that got a label, and how many of those the model had right.
+    auto_applied_labelled: int = 0
+    auto_applied_correct: int = 0
+    # Per UTC day with labels: (day, labelled, correct), for the accuracy-over-time plot.
+    daily: list[tuple[date, int, int]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def auto_applied_precision(self) -> float | None:
+        """Share right among labelled auto-applied tickets (the runbook's auto-apply risk)."""
+        if not self.auto_applied_labelled:
+            return None
+        return self.auto_applied_correct / self.auto_applied_labelled
 
     @property
     def auto_applied_share(self) -> float:
@@ -99,6 +120,8 @@ class MonthlyReport:
     incidents_opened: list[Incident]
     incidents_resolved: list[Incident]
     changes: list[AuditEvent]
+    # Against the month before; None when either month has no tickets.
+    drift: DriftReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +132,7 @@ class MonthlyReport:
                     "version": v.version,
                     "tickets": v.tickets,
                     "auto_applied_share": v.auto_applied_share,
+                    "auto_applied_precision": v.auto_applied_precision,
                     "labelled": v.labelled,
                     "accuracy": v.accuracy,
                     "accuracy_interval": v.accuracy_interval,
@@ -120,11 +144,17 @@ class MonthlyReport:
             "incidents_opened": [i.id for i in self.incidents_opened],
             "incidents_resolved": [i.id for i in self.incidents_resolved],
             "changes": [(e.action, e.from_version, e.to_version) for e in self.changes],
+            "drift": None if self.drift is None else self.drift.to_dict(),
         }
 
 
-def monthly_report(session: Session, *, model_name: str, month: Month) -> MonthlyReport:
-    """Everything the report says about ``month``, read in one session."""
+def monthly_report(
+    session: Session, *, model_name: str, month: Month, drift_config: DriftConfig | None = None
+) -> MonthlyReport:
+    """Everything the report says about ``month``, read in one session.
+
+    ``drift_config``: the thresholds of the drift summary (the packaged ones when None).
+    """
     rows = session.execute(
         select(
             Ticket.model_version,
@@ -133,6 +163,7 @@ def monthly_report(session: Session, *, model_name: str, month: Month) -> Monthl
             Ticket.auto_applied,
             Ticket.feedback_category,
             Ticket.feedback_client,
+            Ticket.created_at,
         )
         .where(Ticket.model_name == model_name)
         .where(Ticket.created_at >= month.start)
@@ -150,7 +181,10 @@ def monthly_report(session: Session, *, model_name: str, month: Month) -> Monthl
         truth = np.array(labels, dtype=object)[labelled]
         recall = category_recall(truth, predicted[labelled]) if labelled.any() else {}
         support = {c: int((truth == c).sum()) for c in recall}
-        confidence = np.array([r[2] for r in mine], dtype=float)[labelled]
+        every_confidence = np.array([r[2] for r in mine], dtype=float)
+        confidence = every_confidence[labelled]
+        applied = np.array([bool(r[3]) for r in mine], dtype=bool)
+        days = np.array([_utc(r[6]).date() for r in mine], dtype=object)
         versions.append(
             VersionMonth(
                 version=version,
@@ -164,6 +198,13 @@ def monthly_report(session: Session, *, model_name: str, month: Month) -> Monthl
                     else None
                 ),
                 category_accuracy={c: (support[c], recall[c]) for c in sorted(recall)},
+                auto_applied_labelled=int((applied & labelled).sum()),
+                auto_applied_correct=int((applied & right).sum()),
+                daily=[
+                    (day, int(labelled[days == day].sum()), int(right[days == day].sum()))
+                    for day in sorted(set(days[labelled]))
+                ],
+                confidences=every_confidence.tolist(),
             )
         )
     incidents = list(
@@ -189,7 +230,25 @@ def monthly_report(session: Session, *, model_name: str, month: Month) -> Monthl
             if i.closed_at is not None and month.start <= i.closed_at < month.end
         ],
         changes=changes,
+        drift=_month_drift(session, month, drift_config),
     )
+
+
+def _month_drift(session: Session, month: Month, config: DriftConfig | None) -> DriftReport | None:
+    """The month's tickets against the month before's, by the ``drift`` command's signals."""
+    previous = month.before()
+    baseline = prediction_log(session, since=previous.start, until=previous.end)
+    current = prediction_log(session, since=month.start, until=month.end)
+    if baseline.empty or current.empty:
+        return None
+    return detect_drift(
+        baseline, current, config=config, baseline_label=previous.label, current_label=month.label
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the store writes UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _within(moment: datetime | None, month: Month) -> bool:
@@ -234,6 +293,16 @@ def render_markdown(report: MonthlyReport) -> str:
         lines += [f"### v{v.version}", "", "| category | labelled | accuracy |", "|---|---:|---:|"]
         lines += [f"| {c} | {n:,} | {acc:.3f} |" for c, (n, acc) in v.category_accuracy.items()]
         lines.append("")
+    lines += ["", "## Drift", ""]
+    if report.drift is None:
+        lines.append("No comparison: this month or the month before has no tickets.")
+    else:
+        lines += [
+            f"Against {report.drift.baseline_label} ({report.drift.baseline_rows:,} tickets): "
+            f"**{report.drift.verdict.value}**.",
+            "",
+        ]
+        lines += [f"- {s.signal}: {s.verdict.value}; {s.summary}" for s in report.drift.signals]
     lines += ["", "## Incidents", ""]
     lines.append(
         f"Opened: {len(report.incidents_opened)}; resolved: {len(report.incidents_resolved)}."

@@ -1,4 +1,4 @@
-"""Commands of the registry workflow: validate, promote, rollback, history, registry sync."""
+"""Commands of the registry workflow: validate, approve, promote, rollback, history, sync."""
 
 from __future__ import annotations
 
@@ -174,6 +174,28 @@ def register(app: typer.Typer) -> None:
         )
         _print_manifests(result.manifests)
 
+    @app.command("approve")
+    def approve_command(
+        ctx: typer.Context,
+        version: str = typer.Argument(..., help="Model version to approve for Production."),
+        reason: str | None = typer.Option(None, "--reason", help="Why (required; audited)."),
+        model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
+        actor: str | None = typer.Option(None, "--actor", help=ACTOR_HELP),
+    ) -> None:
+        """Sign off VERSION (gate config `approval: required`); not by who trained it."""
+        _check_version(version)
+        if not _given(reason):
+            raise BadInputError("approve needs a --reason; approvals are audited")
+        target = _alias_move(ctx, model=model, actor=actor)
+        from boltit.registry.approval import approve
+
+        approval = approve(**target, version=version, reason=reason)
+        trained_by = ", ".join(approval.trained_by)
+        out.print(
+            f"{approval.name}: v{approval.version} approved by {approval.approved_by} "
+            f"(trained by {trained_by}): {approval.reason}"
+        )
+
     @app.command("rollback")
     def rollback_command(
         ctx: typer.Context,
@@ -256,9 +278,14 @@ def register(app: typer.Typer) -> None:
             err.print(f"watching {name} every {interval:g}s (Ctrl-C stops)")
             watch(**target, interval=interval, max_cycles=max_cycles, on_outcome=_print_outcome)
             return
+        from boltit.registry.approval import adopt_ui_approvals
+
         with err.status(f"checking {name} for changes made outside boltit..."):
+            approvals = adopt_ui_approvals(**target)
             outcomes = sync(**target)
-        if not outcomes:
+        for approval in approvals:
+            out.print(f"UI approval of v{approval.version}: {approval.message}")
+        if not outcomes and not approvals:
             out.print(f"{name}: registry and history agree; nothing to sync")
         for outcome in outcomes:
             _print_outcome(outcome)
@@ -283,3 +310,4 @@ def register(app: typer.Typer) -> None:
             f"sync: on gate pass {policy.on_gate_pass}, on gate fail {policy.on_gate_fail}, "
             f"on a guarded version {policy.on_guarded}"
         )
+        out.print(f"approval before promotion: {config.approval.replace('_', ' ')}")

@@ -185,8 +185,12 @@ class SyncPolicy(BaseModel):
     on_guarded: Literal["revert", "judge"] = "revert"
 
 
+ApprovalPolicy = Literal["required", "not_required"]
+"""``required``: promote also needs ``boltit approve`` by someone other than the trainer."""
+
+
 class GateConfig(BaseModel):
-    """Every gate's mode and limits, plus the sync policy."""
+    """Every gate's mode and limits, the sync policy and the approval policy."""
 
     model_config = ConfigDict(extra="forbid")
     gates: Gates
@@ -195,6 +199,9 @@ class GateConfig(BaseModel):
     behaviour: BehaviourConfig = BehaviourConfig()
     shadow: ShadowConfig = ShadowConfig()
     sync: SyncPolicy = SyncPolicy()
+    # Who may promote, not how a version is judged: left out of dumps, so verdict digests
+    # (boltit.registry.verdicts.config_digest) and recorded reports do not change with it.
+    approval: ApprovalPolicy = Field(default="not_required", exclude=True)
 
     def with_min_accuracy(self, value: float | None) -> GateConfig:
         """A copy with ``--min-accuracy`` applied."""

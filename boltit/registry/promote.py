@@ -13,6 +13,8 @@ from boltit.core.errors import BadInputError, GateFailedError
 from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
 from boltit.core.vocabulary import PREVIOUS, PRODUCTION, TAG_VALIDATION_STATUS, VALIDATION_PASSED
+from boltit.registry.approval import approval_refusal
+from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.history import audited_reason, record_event
 from boltit.registry.loadable import LOADED, SKIPPED_AS_SERVED, known_to_load, load_failure
 from boltit.registry.lookup import aliases, get_version, registry_errors
@@ -105,13 +107,21 @@ def _details(
     return details
 
 
+def _approval_details(config: GateConfig, unapproved: str | None) -> dict[str, object]:
+    """Whether an approval was required and given (a forced promotion may lack it)."""
+    if config.approval != "required":
+        return {}
+    return {"approval": {"required": True, "approved": unapproved is None}}
+
+
 def promote(
     *, reason: str | None = None, force: bool = False, **target: Unpack[VersionTarget]
 ) -> PromotionResult:
     """Make ``version`` serve: old Production becomes ``previous``, stages follow.
 
     Refuses (GateFailedError, recorded in the history) a version whose
-    ``validation_status`` is not ``passed`` unless ``force`` is given with a reason, and
+    ``validation_status`` is not ``passed``, or, under ``approval: required``, that nobody
+    approved (``boltit.registry.approval``), unless ``force`` is given with a reason, and
     (BadInputError, recorded too) a version whose model cannot be loaded, forced or not.
     Promotions of one model are serialised by a database lock, so racing promotions
     each see the other's result.
@@ -121,6 +131,7 @@ def promote(
     reason = audited_reason(reason, force=force, what="promotions")
     get_version(client, name=name, version=version)
     check_bucket(settings)
+    gate_config = load_gate_config(settings.gates_config)
     served, unloadable = _load_check(database, name=name, version=version)
 
     with hold(database, LockKind.registry, model_name=name, holder=actor) as session:
@@ -136,6 +147,9 @@ def promote(
             )
         status, gates = _gate_evidence(client, name=name, version=version)
         refused = _refusal(version=version, status=status, unloadable=unloadable, force=force)
+        unapproved = approval_refusal(session, gate_config, name=name, version=version)
+        if refused is None and unapproved is not None and not force:
+            refused = unapproved
         moved_at = None
         if refused is None:
             moved_at = utcnow()
@@ -153,11 +167,14 @@ def promote(
             forced=force and refused is None,
             details=_details(
                 gates, served=served, refused=refused, unloadable=unloadable, force=force
-            ),
+            )
+            | _approval_details(gate_config, unapproved),
             at=moved_at,
         )
     if unloadable is not None:
         raise BadInputError(unloadable)
+    if refused is not None and refused == unapproved:
+        raise GateFailedError(f"{refused}; or use --force --reason")
     if refused is not None:
         raise GateFailedError(f"{refused}; run `boltit validate {version}` or use --force --reason")
     manifests = write_manifests(

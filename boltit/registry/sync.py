@@ -7,7 +7,9 @@ gated, then accepted (aliases and stages made to agree, ``previous`` set) or rev
 (the reason written into the version's description), as the gate config's ``sync``
 section says. A version a rollback would refuse (``boltit.registry.rollback_guard``: it failed its
 gates, or an open or recent incident marked it regressed or rolled back from it) is reverted
-without judging, naming the guards, unless ``sync.on_guarded`` is ``judge``.
+without judging, naming the guards, unless ``sync.on_guarded`` is ``judge``. Under
+``approval: required`` a version nobody approved is reverted even when its gates pass, and
+approvals tagged in the UI (``approval=approved``) are adopted first (``boltit.registry.approval``).
 
 Gating trusts the version's latest verdict when it passed against the current champion
 under the current gate config (same config digest). Otherwise the version is judged again:
@@ -32,6 +34,7 @@ from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
 from boltit.core.vocabulary import PRODUCTION, STAGE_ARCHIVED, STAGE_PRODUCTION
+from boltit.registry.approval import adopt_ui_approvals, approval_refusal
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.history import record_event, recorded_production
 from boltit.registry.lookup import aliases, registry_errors
@@ -233,6 +236,12 @@ def _decide(
         settings=settings,
         config=gate_config,
     )
+    if judgement.passed:
+        # Gates passing is not enough under `approval: required`: the UI must not skip it.
+        with database.session() as session:
+            unapproved = approval_refusal(session, gate_config, name=name, version=change.version)
+        if unapproved is not None:
+            return _Decision("revert", f"{judgement.reason}; but {unapproved}", guards, judgement)
     policy = gate_config.sync
     action = policy.on_gate_pass if judgement.passed else policy.on_gate_fail
     return _Decision(action, judgement.reason, guards, judgement)
@@ -361,6 +370,8 @@ def sync(
     *, config: GateConfig | None = None, max_changes: int = 10, **target: Unpack[Target]
 ) -> list[SyncOutcome]:
     """Handle every pending outside change (bounded, in case something keeps moving it)."""
+    # An approval tagged in the UI first, so a UI move to that version can be accepted.
+    adopt_ui_approvals(**target)
     outcomes: list[SyncOutcome] = []
     for _ in range(max_changes):
         outcome = sync_once(**target, config=config)

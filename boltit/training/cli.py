@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         source: SourceOption = "cli",
     ) -> None:
         """Train the ticket classifier, log the run to MLflow and register a new version."""
-        dataset = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
+        dataset = base_dataset(data, text_column, label_column, priority_column, rows, seed)
         _run(
             ctx,
             dataset,
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         from boltit.training.data import combine, from_store
 
         context = app_context(ctx)
-        base = _base_dataset(data, text_column, label_column, priority_column, rows, seed)
+        base = base_dataset(data, text_column, label_column, priority_column, rows, seed)
         recent = from_store(context.database, days=include_recent_days)
         out.print(
             f"ticket store: {recent.rows if recent else 0:,} labelled tickets "
@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         )
         additions = None
         if recent is not None:
-            recent, additions = _route_arrivals(context, recent, seed)
+            recent, additions = route_arrivals(context, recent, seed)
         _run(
             ctx,
             combine(base, recent),
@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _route_arrivals(
+def route_arrivals(
     context: AppContext, recent: TicketDataset, seed: int
 ) -> tuple[TicketDataset, pd.DataFrame | None]:
     """Split off the evaluation share of the tickets that arrived after Production's cut-off."""
@@ -184,7 +184,7 @@ def _route_arrivals(
     return trained, (arrivals.evaluation if len(arrivals.evaluation) else None)
 
 
-def _base_dataset(
+def base_dataset(
     data: str | None,
     text_column: str,
     label_column: str,

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,8 @@ def test_monthly_report_per_version(
     start = month.start + timedelta(hours=1)
     add_tickets(database, version="1", n=200, accuracy=0.95, labelled=0.5, start=start, seed=1)
     add_tickets(database, version="3", n=120, accuracy=0.7, labelled=1.0, start=start, seed=2)
-    # The month before: must not count.
-    add_tickets(database, version="1", n=30, accuracy=0.1, start=month.start - timedelta(days=3))
+    # The month before: must not count, except as the drift summary's baseline.
+    add_tickets(database, version="1", n=150, accuracy=0.1, start=month.start - timedelta(days=3))
     with database.session() as session:
         opened = incidents.open_incident(
             session,
@@ -109,3 +111,100 @@ def test_monthly_report_per_version(
 
     empty = CliRunner().invoke(build_app(), ["report", "monthly", "--month", "2020-01"])
     assert empty.exit_code == 0 and "No tickets this month." in empty.output
+
+    # The same month as HTML: the format follows the file name; every plot is embedded.
+    page_path = tmp_path / "reports" / f"{month.label}.html"
+    result = CliRunner().invoke(
+        build_app(), ["report", "monthly", "--month", month.label, "--output", str(page_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "<html" not in result.output and f"Written to {page_path}" in result.output
+    page = _Page.parse(page_path.read_text(encoding="utf-8"))
+    assert page.title == f"Model performance: {settings.model_name}, {month.label}"
+    assert set(page.sections) == {
+        "versions",
+        "accuracy-over-time",
+        "category-accuracy",
+        "confidence",
+        "auto-apply",
+        "drift",
+        "incidents",
+        "changes",
+    }
+    headings = {key: section["h2"] for key, section in page.sections.items()}
+    assert headings["auto-apply"] == "Auto-apply coverage and precision"
+    assert headings["changes"] == "Promotions and rollbacks"
+    for key in ("accuracy-over-time", "category-accuracy", "confidence", "auto-apply"):
+        images = page.sections[key]["images"]
+        assert len(images) == 1, key
+        assert images[0].startswith("data:image/png;base64,"), key
+        png = base64.b64decode(images[0].split(",", 1)[1])
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000, key
+    text = page.sections["versions"]["text"]
+    assert f"v3 120 {100 * v3.auto_applied_share:.1f}% 120 {v3.accuracy:.3f}" in text
+    auto_apply = page.sections["auto-apply"]["text"]
+    for figures in by_version.values():
+        assert figures.auto_applied_labelled > 0 and figures.auto_applied_precision is not None
+        assert f"v{figures.version}" in auto_apply
+        assert f"{figures.auto_applied_precision:.3f}" in auto_apply
+    # v1 was right on ~95% of its labels, v3 on ~70%: precision among auto-applied follows.
+    assert by_version["1"].auto_applied_precision > by_version["3"].auto_applied_precision
+    assert report.drift is not None and report.drift.current_rows == 320
+    assert report.drift.baseline_rows == 150
+    drift = page.sections["drift"]["text"]
+    assert f"against {month.before().label} (150 tickets)" in drift
+    assert all(signal.signal in drift for signal in report.drift.signals)
+    assert "Opened: 1; resolved: 1." in page.sections["incidents"]["text"]
+    assert "accuracy_7d below 0.90" in page.sections["incidents"]["text"]
+    assert "v3 is the quarterly retrain" in page.sections["changes"]["text"]
+
+    empty_page = CliRunner().invoke(
+        build_app(), ["report", "monthly", "--month", "2020-01", "--format", "html"]
+    )
+    assert empty_page.exit_code == 0, empty_page.output
+    nothing = _Page.parse(empty_page.output)
+    assert all(not s["images"] for s in nothing.sections.values())  # no empty plots
+    assert "No tickets this month." in nothing.sections["versions"]["text"]
+    assert "month before has no tickets" in nothing.sections["drift"]["text"]
+
+
+class _Page(HTMLParser):
+    """Each ``<section id=...>``: its ``h2``, its text and the ``src`` of its images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, dict[str, Any]] = {}
+        self.title = ""
+        self._section: dict[str, Any] | None = None
+        self._tag = ""
+
+    @classmethod
+    def parse(cls, html: str) -> _Page:
+        page = cls()
+        page.feed(html)
+        page.close()
+        return page
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self._tag = tag
+        if tag == "section":
+            self._section = {"h2": "", "text": "", "images": []}
+            self.sections[str(attributes["id"])] = self._section
+        elif tag == "img" and self._section is not None:
+            self._section["images"].append(attributes["src"])
+
+    def handle_endtag(self, tag: str) -> None:
+        self._tag = ""
+        if tag == "section":
+            self._section = None
+
+    def handle_data(self, data: str) -> None:
+        if self._tag == "title":
+            self.title += data
+        if self._section is not None:
+            if self._tag == "h2":
+                self._section["h2"] += data
+            words = " ".join(data.split())
+            if words:
+                self._section["text"] += " " + words
