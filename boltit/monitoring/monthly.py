@@ -251,10 +251,6 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _within(moment: datetime | None, month: Month) -> bool:
-    return moment is not None and month.start <= moment < month.end
-
-
 def _version_key(version: str) -> tuple[int, str]:
     return (int(version), version) if version.isdigit() else (10**9, version)
 

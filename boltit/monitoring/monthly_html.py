@@ -69,10 +69,14 @@ def _plots(report: MonthlyReport) -> dict[str, str]:
     scored = [v for v in versions if v.confidences]
     if scored:
         figure, axes = plt.subplots(figsize=(8, 3.5))
-        bins = np.linspace(0.0, 1.0, 41).tolist()
         for v in scored:
             axes.hist(
-                v.confidences, bins=bins, histtype="step", density=True, label=f"v{v.version}"
+                v.confidences,
+                bins=40,
+                range=(0.0, 1.0),
+                histtype="step",
+                density=True,
+                label=f"v{v.version}",
             )
         axes.set_xlabel("confidence")
         axes.set_ylabel("density")

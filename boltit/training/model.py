@@ -237,10 +237,6 @@ class TicketClassifier:
             blocks = [v.transform(items) for v in self._vectorizers]
         return blocks[0].tocsr() if len(blocks) == 1 else sp.hstack(blocks, format="csr")
 
-    def category_probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated category probabilities, columns in ``categories`` order."""
-        return self.category_head.probabilities(self.transform(texts))
-
     def predict_one(self, text: str) -> dict[str, Any]:
         """One ticket without pandas or scipy: ``category``, ``confidence``, ``priority``.
 

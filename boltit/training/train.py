@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 import time
@@ -50,20 +49,6 @@ MODEL_CODE = Path(__file__).with_name("model_code.py")
 DATA_CHECKS_ARTIFACT = "data_checks/training_data.json"
 SEARCH_ARTIFACT = "model_selection/candidates.json"
 FOLDED_ARTIFACT = "data_checks/folded_categories.json"
-HEADLINE_METRICS = (
-    "accuracy",
-    "macro_f1",
-    "log_loss",
-    "expected_calibration_error",
-    "auto_apply_coverage",
-    "auto_apply_precision",
-    "fit_seconds",
-    "predict_latency_p95_ms",
-    "cv_accuracy",
-    "baseline_majority_accuracy",
-    "baseline_tfidf_svm_accuracy",
-    "baseline_margin",
-)
 
 Progress = Callable[[str], None]
 
@@ -869,8 +854,3 @@ def describe(metrics: dict[str, float], dataset: TicketDataset) -> str:
         f"Trained on {dataset.rows:,} tickets from {dataset.source} "
         f"(data {dataset.digest[:12]}): " + "; ".join(parts) + "."
     )
-
-
-def metrics_json(metrics: dict[str, float]) -> str:
-    """Headline metrics as JSON, for machine-readable CLI output."""
-    return json.dumps({k: metrics[k] for k in HEADLINE_METRICS if k in metrics}, indent=2)
