@@ -9,6 +9,7 @@ registry gates and dashboards can refer to them.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,9 +169,13 @@ def confusion_matrix_png(confusion: np.ndarray, classes: Sequence[str], path: Pa
                 fontsize=8,
             )
         axes.set_title("Confusion matrix (evaluation split)")
-        figure.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=100)
+        with warnings.catch_warnings():
+            # Labels in scripts the bundled font lacks (CJK, say) draw as boxes in this
+            # picture only; the model and its metrics are unaffected, so the user is not warned.
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+            figure.tight_layout()
+            figure.savefig(path, dpi=100)
     finally:
         plt.close(figure)
     return path
