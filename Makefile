@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench bench-tools up clean
+.PHONY: install demo test test-fast lint format bench bench-tools up clean system-deps
 
 install: $(STAMP)
 
@@ -27,7 +27,7 @@ demo: install
 # (tests/once.py). Failures are reported in full at the end, as in a serial run.
 WORKERS ?= auto
 PARALLEL := -n $(WORKERS) --dist loadfile
-test: install
+test: install system-deps
 	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PARALLEL)
 
 # The inner loop: unit tests (no trained model, MLflow store, PostgreSQL, S3, process), minus
@@ -42,11 +42,36 @@ test-fast: install
 test-unit: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q -m unit
 
-test-integration: install
+test-integration: install system-deps
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q $(PARALLEL) -m integration
 
-test-e2e: install
+test-e2e: install system-deps
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q $(PARALLEL) -m e2e
+
+# What some tests need from the system, installed from Debian only when absent: Chromium for
+# the browser tests (tests/browser; Playwright drives it, it never downloads a browser) and a
+# Java 17 runtime for Spark. Without root or apt-get this says why and goes on: those tests
+# then skip, naming what is missing. `make system-deps CHROMIUM=... JAVA=...` checks others.
+CHROMIUM ?= chromium
+JAVA ?= java
+system-deps:
+	@missing=""; \
+	if ! command -v $(CHROMIUM) >/dev/null 2>&1 && ! [ -x /usr/bin/$(CHROMIUM) ]; then \
+		missing=" chromium"; fi; \
+	if ! $(JAVA) -version >/dev/null 2>&1; then missing="$$missing openjdk-17-jre-headless"; fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	else echo "system-deps: not root and no password-less sudo, so not installing:$$missing;" \
+		"the tests that need it skip"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: no apt-get (not Debian?), so not installing:$$missing;" \
+			"the tests that need it skip"; exit 0; fi; \
+	echo "system-deps: installing from Debian:$$missing"; \
+	if $$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; then :; \
+	else echo "system-deps: apt-get failed (above), so not installed:$$missing;" \
+		"the tests that need it skip"; fi
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -38,6 +38,8 @@ E2E_FIXTURES = frozenset(
         "served",  # serving/test_bounds.py: one `boltit serve` for the module
         "cluster",  # serving/test_following.py: two replicas under load
         "mlflow_ui",  # registry/test_sync.py: `mlflow server`
+        "browser",  # tests/browser: Chromium (and Playwright's driver) for the session
+        "page",  # tests/browser: a page in that Chromium
     }
 )
 

@@ -47,8 +47,10 @@ COMMAND_MODULES: dict[str, str] = {
     "shadow": "boltit.monitoring.shadow_cli",
     "report": "boltit.monitoring.monthly_cli",
     "flags": "boltit.app.flags_cli",
+    "rollout": "boltit.app.rollout_cli",
     "token": "boltit.app.clients_cli",
     "pipeline": "boltit.app.pipeline",
+    "score": "boltit.batch.cli",
 }
 
 

@@ -13,7 +13,7 @@ from boltit.core.context import app_context
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="Client tokens for the HTTP service (scopes: classify, feedback, read, admin)."
+        help="Client tokens for the HTTP service (scopes: classify, feedback, read, admin, review)."
     )
 
     @group.command("create")
@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="Client name, recorded on its feedback.")],
         scope: Annotated[
             list[str],
-            typer.Option("--scope", help="classify, feedback, read or admin; repeat for more."),
+            typer.Option(
+                "--scope", help="classify, feedback, read, admin or review; repeat for more."
+            ),
         ],
     ) -> None:
         """Create a client and print its token once; only its SHA-256 is stored."""

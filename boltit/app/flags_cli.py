@@ -10,11 +10,12 @@ import typer
 from boltit.core.actors import current_actor
 from boltit.core.console import out
 from boltit.core.context import app_context
-from boltit.core.vocabulary import AUTO_APPLY_FLAG
+from boltit.core.vocabulary import AUTO_APPLY_FLAG, SHADOW_FLAG
 
 
 class FlagName(StrEnum):
     auto_apply = "auto-apply"
+    shadow = "shadow"
 
 
 class Switch(StrEnum):
@@ -22,7 +23,14 @@ class Switch(StrEnum):
     off = "off"
 
 
-_FLAG_KEYS = {FlagName.auto_apply: AUTO_APPLY_FLAG}
+_FLAG_KEYS = {FlagName.auto_apply: AUTO_APPLY_FLAG, FlagName.shadow: SHADOW_FLAG}
+
+
+def shown(value: bool | float) -> str:
+    """A switch as on/off, a share as its number."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}"
 
 
 def register(app: typer.Typer) -> None:
@@ -30,15 +38,14 @@ def register(app: typer.Typer) -> None:
 
     @group.command("show")
     def show(ctx: typer.Context) -> None:
-        """Print every flag and its value."""
+        """Print every flag and its value (the canary share is set with ``boltit rollout``)."""
         from boltit.core import flags
 
         context = app_context(ctx)
-        defaults = {AUTO_APPLY_FLAG: context.settings.auto_apply_enabled}
         with context.database.session() as session:
-            values = flags.read_all(session, defaults=defaults)
-        for name, value in values.items():
-            out.print(f"{name} = {'on' if value else 'off'}")
+            values = flags.read_values(session, defaults=flags.defaults_from(context.settings))
+        for name, value in values.as_dict().items():
+            out.print(f"{name} = {shown(value)}")
 
     @group.command("set")
     def set_(
@@ -53,9 +60,7 @@ def register(app: typer.Typer) -> None:
 
         context = app_context(ctx)
         key = _FLAG_KEYS[name]
-        flags.seed_flag(
-            context.database, key, value=context.settings.auto_apply_enabled, actor="environment"
-        )
+        flags.seed_defaults(context.database, flags.defaults_from(context.settings))
         with context.database.session() as session:
             before = flags.set_flag(
                 session, key, enabled=value is Switch.on, actor=current_actor(actor), reason=reason

@@ -29,6 +29,7 @@ from boltit.training.cli import (
     MinClassRows,
     OtherLabel,
     PriorityColumn,
+    RecentDays,
     RowsOption,
     SeedOption,
     TextColumn_,
@@ -105,9 +106,7 @@ def register(app: typer.Typer) -> None:
         text_column: TextColumn_ = "text",
         label_column: LabelColumn = "category",
         priority_column: PriorityColumn = None,
-        include_recent_days: Annotated[
-            int, typer.Option(help="Add labelled tickets of the store from the last N days.")
-        ] = 90,
+        include_recent_days: RecentDays = 90,
         rows: RowsOption = 4000,
         seed: SeedOption = 42,
         min_class_rows: MinClassRows = 0,

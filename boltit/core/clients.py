@@ -48,6 +48,7 @@ class Scope(StrEnum):
     feedback = "feedback"  # POST and PUT /tickets/{id}/feedback
     read = "read"  # GET /tickets (exports of ticket text)
     admin = "admin"  # PUT /admin/feature-flags, POST /admin/reload
+    review = "review"  # the /review page: log in, confirm and correct labels
 
 
 ALL_SCOPES = frozenset(Scope)

@@ -77,6 +77,10 @@ class Ticket(Base):
     feedback_new_category: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Set when a reviewer on the /review page confirmed or corrected the label: the queues
+    # show tickets nobody reviewed yet, and their progress counts these.
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
     # Every label given, oldest first. Loaded with the ticket in one IN query per batch, so
     # an export of thousands of tickets does not issue a query per ticket.
     feedback_history: Mapped[list[TicketFeedback]] = relationship(
@@ -87,6 +91,10 @@ class Ticket(Base):
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_version_created", "model_version", "created_at"),
         Index("ix_tickets_feedback_at", "feedback_at"),
+        # The /review queues list unreviewed tickets (reviewed_at IS NULL) by (confidence, id)
+        # or by id, and count them; both indexes cover those pages and counts.
+        Index("ix_tickets_review_confidence", "reviewed_at", "confidence", "id"),
+        Index("ix_tickets_review_id", "reviewed_at", "id"),
     )
 
 
@@ -155,6 +163,23 @@ class RegistryLock(Base):
     acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Lease(Base):
+    """A leader lease of ``boltit.core.leases``: who may act for ``name`` until ``expires_at``.
+
+    ``term`` grows by one each time the lease changes hands; a claim writes only if the term
+    is still the one it read, so two claimants never both win.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(256))
+    term: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime | None]
+    renewed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
 class FeatureFlag(Base):
     """A runtime switch shared by every replica through the database."""
 
@@ -162,6 +187,8 @@ class FeatureFlag(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
+    # A number beside the switch, for flags that are a share (``canary_percent``: 0-100).
+    value: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(128))
 
@@ -199,3 +226,39 @@ class IncidentEvent(Base):
     details: Mapped[dict[str, Any] | None]
 
     incident: Mapped[Incident] = relationship(back_populates="events")
+
+
+class Rollout(Base):
+    """A gradual rollout of a challenger: its steps, where it is, and how it ended.
+
+    ``running_model`` holds the model's name only while the rollout runs, under a unique
+    index: the database itself refuses a second running rollout of one model.
+    """
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    version: Mapped[str] = mapped_column(String(32))
+    champion_version: Mapped[str | None] = mapped_column(String(32))
+    steps: Mapped[list[float]] = mapped_column(JSON)
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    percent: Mapped[float] = mapped_column(Float)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    min_rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    running_model: Mapped[str | None] = mapped_column(String(256))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    step_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    # One entry per verdict that changed something (advance, abort, finish), newest last.
+    evidence: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_rollouts_model_started", "model_name", "started_at"),
+        Index("ux_rollouts_running_model", "running_model", unique=True),
+    )

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     flag_poll_interval_seconds: float = Field(
         0.25, gt=0.0, le=0.5, validation_alias="BOLTIT_FLAG_POLL_INTERVAL"
     )
+    # First values of the shadow_enabled / canary_percent flags, as for auto-apply: the
+    # database rules after that (``boltit rollout``, PUT /admin/feature-flags).
     shadow_enabled: bool = Field(False, validation_alias="BOLTIT_SHADOW_ENABLED")
     canary_percent: float = Field(0.0, ge=0.0, le=100.0, validation_alias="BOLTIT_CANARY_PERCENT")
     # May only lower the API's hard ceilings (20,000 characters, 256 tickets per batch).
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     # Lets callers without a token classify, send feedback and export; never admin. Such
     # feedback is stored but the monitor ignores it.
     insecure_open: bool = Field(False, validation_alias="BOLTIT_INSECURE_OPEN")
+    # Signs the /review page's session cookies; unset, a random one is kept in
+    # ``<state dir>/review-secret`` (shared by the replicas that share the state folder).
+    review_secret: SecretStr | None = Field(None, validation_alias="BOLTIT_REVIEW_SECRET")
     # A client that sends this share of the monitoring window's feedback within
     # ``feedback_flood_window_minutes`` (and at least ``feedback_flood_min`` labels) is reported.
     feedback_flood_share: float = Field(
@@ -90,6 +95,12 @@ class Settings(BaseSettings):
     # regressed (or rolled back from it) is open, or was opened or closed this many days ago.
     rollback_guard_days: float = Field(
         30.0, ge=0.0, le=3650.0, validation_alias="BOLTIT_ROLLBACK_GUARD_DAYS"
+    )
+
+    # Leader election (boltit.core.leases): a standby sync watcher or monitor takes over
+    # within this many seconds of its leader's death; the leader renews every third of it.
+    leader_lease_seconds: float = Field(
+        15.0, ge=1.0, le=600.0, validation_alias="BOLTIT_LEADER_LEASE_SECONDS"
     )
 
     # Config files that make gates, alert rules and drift thresholds data.

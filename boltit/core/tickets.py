@@ -16,6 +16,7 @@ from boltit.core.schema import Ticket, TicketFeedback, utcnow
 
 FEEDBACK = "feedback"  # a label sent with POST: it supersedes any earlier one
 CORRECTION = "correction"  # a label sent with PUT: it replaces the current one
+REVIEW = "review"  # a reviewer's label from the /review page: replaces it, as a correction
 
 LABELLED_COLUMNS = ["text", "category", "priority", "created_at"]
 
@@ -83,13 +84,16 @@ def add_feedback(
 ) -> Ticket | None:
     """Make ``category`` the ticket's current label and keep it in the history.
 
-    ``kind`` is ``feedback`` (a later label supersedes the current one) or ``correction``
-    (replaces it; repeating the current label adds nothing, so a retried PUT is harmless).
+    ``kind`` is ``feedback`` (a later label supersedes the current one), ``correction``
+    (replaces it; repeating the current label adds nothing, so a retried PUT is harmless) or
+    ``review`` (a reviewer's label from the /review page, idempotent as a correction).
     Returns None when the ticket is unknown. The category is not checked here: callers
     check it first with :func:`check_category`.
     """
-    if kind not in (FEEDBACK, CORRECTION):
-        raise BadInputError(f"unknown feedback kind {kind!r}; use {FEEDBACK} or {CORRECTION}")
+    if kind not in (FEEDBACK, CORRECTION, REVIEW):
+        raise BadInputError(
+            f"unknown feedback kind {kind!r}; use {FEEDBACK}, {CORRECTION} or {REVIEW}"
+        )
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return None
@@ -101,7 +105,7 @@ def add_feedback(
         and ticket.feedback_new_category == new_category
         and ticket.feedback_client == client
     )
-    if kind == CORRECTION and unchanged:
+    if kind in (CORRECTION, REVIEW) and unchanged:
         return ticket
     now = utcnow()
     ticket.feedback_history.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -145,16 +147,24 @@ def register(app: typer.Typer) -> None:
             _print_pass(result)
             return
         out.print(f"watching {context.settings.model_name} every {interval:g} s (Ctrl-C stops)")
-        watch(
-            settings=context.settings,
-            database=context.database,
-            client=context.mlflow_client,
-            interval=interval,
-            passes=passes,
-            service_url=service_url,
-            on_pass=_print_pass,
-            on_error=lambda exc: err.print(f"[bold red]pass failed:[/] {exc}", soft_wrap=True),
-        )
+        # SIGTERM (a pod deleted) unwinds like Ctrl-C, so the leader lease is handed back.
+        before = signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+        try:
+            watch(
+                settings=context.settings,
+                database=context.database,
+                client=context.mlflow_client,
+                interval=interval,
+                passes=passes,
+                service_url=service_url,
+                on_pass=_print_pass,
+                on_error=lambda exc: err.print(f"[bold red]pass failed:[/] {exc}", soft_wrap=True),
+                on_leadership=lambda text: out.print(
+                    text, markup=False, highlight=False, soft_wrap=True
+                ),
+            )
+        finally:
+            signal.signal(signal.SIGTERM, before)
 
     @monitor.command("status")
     def monitor_status(ctx: typer.Context) -> None:

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from boltit.core.db import Database
 from boltit.core.errors import BoltitError
+from boltit.core.leases import Leadership, lease_name
 from boltit.core.locks import LockKind, hold
 from boltit.core.settings import Settings
 from boltit.monitoring import cloudwatch
@@ -86,8 +87,13 @@ def watch(
     service_url: str | None = None,
     on_pass: Callable[[PassResult], None] | None = None,
     on_error: Callable[[BoltitError], None] | None = None,
+    on_leadership: Callable[[str], None] | None = None,
 ) -> int:
     """Repeat :func:`run_once` every ``interval`` seconds; ``passes`` bounds the loop.
+
+    Only the holder of the ``monitor:<model>`` lease runs passes, so a second ``--watch``
+    (two pods) waits and takes over within a lease period of the first one's death;
+    ``on_leadership`` hears each change of leader. A standby's turns count towards ``passes``.
 
     A pass that fails (e.g. the registry is down mid-rollback) is reported through
     ``on_error`` and the loop goes on: the incident it opened already records how far it got,
@@ -96,26 +102,63 @@ def watch(
     Returns the number of passes run.
     """
     config = load_alert_config(settings)
-    done = 0
-    while passes is None or done < passes:
+    leadership = Leadership(
+        database,
+        name=lease_name("monitor", settings.model_name),
+        seconds=settings.leader_lease_seconds,
+        model_name=settings.model_name,
+        on_change=on_leadership,
+    )
+    with leadership:
+        return _watch_while_leading(
+            leadership,
+            settings=settings,
+            database=database,
+            client=client,
+            config=config,
+            interval=interval,
+            passes=passes,
+            service_url=service_url,
+            on_pass=on_pass,
+            on_error=on_error,
+        )
+
+
+def _watch_while_leading(
+    leadership: Leadership,
+    *,
+    settings: Settings,
+    database: Database,
+    client: MlflowClient,
+    config: AlertConfig,
+    interval: float,
+    passes: int | None,
+    service_url: str | None,
+    on_pass: Callable[[PassResult], None] | None,
+    on_error: Callable[[BoltitError], None] | None,
+) -> int:
+    done = turns = 0
+    while passes is None or turns < passes:
         started = time.monotonic()
-        try:
-            result = run_once(
-                settings=settings,
-                database=database,
-                client=client,
-                config=config,
-                service_url=service_url,
-            )
-        except BoltitError as exc:
-            log.error("monitoring pass failed: %s", exc)
-            if on_error is not None:
-                on_error(exc)
-        else:
-            if on_pass is not None:
-                on_pass(result)
-        done += 1
-        if passes is not None and done >= passes:
+        turns += 1
+        if leadership.is_leader:
+            done += 1
+            try:
+                result = run_once(
+                    settings=settings,
+                    database=database,
+                    client=client,
+                    config=config,
+                    service_url=service_url,
+                )
+            except BoltitError as exc:
+                log.error("monitoring pass failed: %s", exc)
+                if on_error is not None:
+                    on_error(exc)
+            else:
+                if on_pass is not None:
+                    on_pass(result)
+        if passes is not None and turns >= passes:
             break
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
     return done

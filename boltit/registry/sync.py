@@ -33,7 +33,12 @@ from boltit.core.errors import BoltitError
 from boltit.core.locks import LockKind, hold
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
-from boltit.core.vocabulary import PRODUCTION, STAGE_ARCHIVED, STAGE_PRODUCTION
+from boltit.core.vocabulary import (
+    PRODUCTION,
+    STAGE_ARCHIVED,
+    STAGE_PRODUCTION,
+    UI_PRODUCTION_ALIAS,
+)
 from boltit.registry.approval import adopt_ui_approvals, approval_refusal
 from boltit.registry.gate_config import GateConfig, load_gate_config
 from boltit.registry.history import record_event, recorded_production
@@ -60,7 +65,7 @@ class ObservedChange:
     """A Production change the history does not know about."""
 
     version: str | None
-    via: str  # "stage" | "alias" | "alias_removed"
+    via: str  # "stage" | "alias" | "ui_alias" (lowercase, as the UI saves it) | "alias_removed"
     recorded: str | None
 
 
@@ -141,9 +146,13 @@ def detect_change(client: MlflowClient, database: Database, *, name: str) -> Obs
     """The Production change made outside the CLI, if any (alias moves win over stages)."""
     with database.session() as session:
         recorded = recorded_production(session, model_name=name)
-    serving = aliases(client, name=name).get(PRODUCTION)
+    current = aliases(client, name=name)
+    serving = current.get(PRODUCTION)
     if serving is not None and serving != recorded:
         return ObservedChange(version=serving, via="alias", recorded=recorded)
+    typed = current.get(UI_PRODUCTION_ALIAS)
+    if typed is not None:
+        return ObservedChange(version=typed, via="ui_alias", recorded=recorded)
     with registry_errors(f"cannot read the stages of {name!r}"):
         staged = production_stage_versions(client, name=name)
     others = [v for v in staged if v != recorded]
@@ -270,6 +279,11 @@ def _revert(
             )
 
 
+def _drop_ui_alias(client: MlflowClient, *, name: str) -> None:
+    with registry_errors(f"cannot remove the {UI_PRODUCTION_ALIAS!r} alias of {name!r}"):
+        client.delete_registered_model_alias(name, UI_PRODUCTION_ALIAS)
+
+
 def _record_sync(
     session: Session,
     client: MlflowClient,
@@ -316,6 +330,9 @@ def sync_once(
     change = detect_change(client, database, name=name)
     if change is None:
         return None
+    if change.via == "ui_alias" and change.version == change.recorded:
+        _drop_ui_alias(client, name=name)  # asks for the version that already serves
+        return None
     decision = _decide(
         change,
         client=client,
@@ -337,6 +354,8 @@ def sync_once(
         else:
             outcome = "reverted"
             _revert(client, name=name, change=change, why=decision.why, now=now)
+        if change.via == "ui_alias":
+            _drop_ui_alias(client, name=name)  # the request is answered either way
         _record_sync(
             session,
             client,

@@ -20,6 +20,7 @@ from boltit.serving.errors import REQUEST_ID_HEADER, install_error_handlers
 from boltit.serving.fast_classify import ClassifyFastPath
 from boltit.serving.prometheus import ServiceMetrics
 from boltit.serving.request_ids import scope_request_id
+from boltit.serving.review.routes import install_review_page
 from boltit.serving.routes import admin, classify, flags, health, metrics, model, tickets, webhooks
 from boltit.serving.service import CollectorFactory, ServingService
 
@@ -98,6 +99,7 @@ def create_app(
         webhooks.router,
     ):
         app.include_router(router)
+    install_review_page(app, settings)
     # Added last = outermost: refusals by the body limits are counted too.
     app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=service.metrics)

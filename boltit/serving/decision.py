@@ -5,8 +5,16 @@ from __future__ import annotations
 import hashlib
 
 
-def auto_apply_decision(*, confidence: float, threshold: float, enabled: bool) -> tuple[bool, str]:
-    """Auto-apply when the flag is on and the model is confident enough; else triage."""
+def auto_apply_decision(
+    *, confidence: float, threshold: float, enabled: bool, on_trial: str | None = None
+) -> tuple[bool, str]:
+    """Auto-apply when the flag is on and the model is confident enough; else triage.
+
+    ``on_trial`` is the version of a canary that answered: a version not yet proven on live
+    traffic never acts on a ticket by itself, however confident it is.
+    """
+    if on_trial is not None:
+        return False, f"triage: canary v{on_trial} is on trial; auto-apply waits for its promotion"
     if not enabled:
         return False, "triage: auto-apply is turned off (auto_apply_enabled=false)"
     if confidence >= threshold:

@@ -81,6 +81,17 @@ class Predictor:
             )
         ]
 
+    def probabilities(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Each text's probability per category; for the review page, never the hot path."""
+        if not texts:
+            return []
+        frame = self._classifier.predict_frame(list(texts), probabilities=True)
+        columns = [c for c in frame.columns if str(c).startswith("proba_")]
+        return [
+            {str(c).removeprefix("proba_"): float(row[c]) for c in columns}
+            for _, row in frame[columns].iterrows()
+        ]
+
     def warm(self) -> None:
         """Answer a few tickets so the first real request pays no first-call costs.
 

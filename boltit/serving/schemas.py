@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonDict
 
@@ -151,7 +152,7 @@ class HealthPublic(BaseModel):
     challenger: ServedVersion | None
     load_errors: list[LoadFailurePublic]
     registry_error: str | None
-    flags: dict[str, bool]
+    flags: dict[str, bool | float]
     flag_error: str | None
     insecure_open: bool = Field(
         False, description="True when callers without a token may classify, label and export."
@@ -169,15 +170,48 @@ class FeatureFlagsPublic(BaseModel):
     """Runtime switches shared by every replica."""
 
     auto_apply_enabled: bool
+    shadow_enabled: bool = Field(
+        description="Production's tickets are also scored by the challenger (never returned)."
+    )
+    canary_percent: float = Field(
+        ge=0, le=100, description="Share of tickets the challenger answers (never auto-applied)."
+    )
+
+
+# Absent means "leave it"; the document says so (a boolean or a number, never null, and at
+# least one of the three), so clients and the contract test see the real rule.
+_Switch = Annotated[bool | None, WithJsonSchema({"type": "boolean"})]
+_Share = Annotated[float | None, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
+_FLAG_FIELDS = ("auto_apply_enabled", "shadow_enabled", "canary_percent")
 
 
 class FeatureFlagsUpdate(BaseModel):
-    """A flag change; the reason goes into the audit history."""
+    """A change of one or more flags (absent ones stay); the reason goes into the audit history."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"anyOf": [{"required": [name]} for name in _FLAG_FIELDS]},
+    )
 
-    auto_apply_enabled: bool
+    auto_apply_enabled: _Switch = None
+    shadow_enabled: _Switch = None
+    canary_percent: _Share = Field(None, ge=0, le=100, allow_inf_nan=False)
     reason: str | None = Field(None, max_length=500)
+
+    @field_validator(*_FLAG_FIELDS, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for a value sent: null would read as "leave it" and hide a client's bug.
+        if value is None:
+            raise ValueError("leave the flag out to keep it; null is not a value")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> FeatureFlagsUpdate:
+        if all(getattr(self, name) is None for name in _FLAG_FIELDS):
+            raise ValueError(f"give at least one of {', '.join(_FLAG_FIELDS)}")
+        return self
 
 
 class FeedbackRequest(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,9 +15,17 @@ from starlette.concurrency import run_in_threadpool
 
 from boltit.core import flags
 from boltit.core.db import Database
+from boltit.core.flags import FlagValues
 from boltit.core.schema import utcnow
 from boltit.core.settings import Settings
-from boltit.core.vocabulary import AUTO_APPLY_FLAG, CHALLENGER, PRODUCTION
+from boltit.core.vocabulary import (
+    AUTO_APPLY_FLAG,
+    CHALLENGER,
+    PRODUCTION,
+    SERVED_BY_CANARY,
+    SERVED_BY_CANARY_FALLBACK,
+    SERVED_BY_PRODUCTION,
+)
 from boltit.serving.classification import Classification
 from boltit.serving.decision import auto_apply_decision, in_canary
 from boltit.serving.flag_watcher import FlagWatcher
@@ -23,6 +33,8 @@ from boltit.serving.follower import AliasFollower, LoadedModel, ModelFollower, r
 from boltit.serving.predictor import Prediction
 from boltit.serving.prometheus import ServiceMetrics
 from boltit.serving.ticket_writer import ShadowScorer, ticket_writer
+
+log = logging.getLogger(__name__)
 
 # Work above this many characters per request is predicted in a worker thread so the
 # event loop keeps answering (/ready, small requests); below it, the thread hop costs more
@@ -71,37 +83,56 @@ class ServingService:
     ) -> None:
         self.settings = settings
         self.database = database
-        use_challenger = settings.shadow_enabled or settings.canary_percent > 0
-
-        def follow(alias: str) -> AliasFollower:
-            return AliasFollower(
-                client=client,
-                database=database,
-                name=settings.model_name,
-                alias=alias,
-                retry_seconds=settings.load_retry_seconds,
-                retry_max_seconds=settings.load_retry_max_seconds,
-            )
-
+        self._client = client
         self.follower = ModelFollower(
-            production=follow(PRODUCTION),
-            challenger=follow(CHALLENGER) if use_challenger else None,
+            production=self._follow(PRODUCTION),
+            challenger=None,  # followed while the flags give it a part (_follow_challenger)
             interval_seconds=settings.poll_interval_seconds,
         )
+        self._challenger_lock = threading.Lock()
+        # The environment's values are the flags' first values; the table rules after that.
         self.flags = FlagWatcher(
             database=database,
-            defaults={AUTO_APPLY_FLAG: settings.auto_apply_enabled},
+            defaults=flags.defaults_from(settings),
             interval_seconds=settings.flag_poll_interval_seconds,
+            on_change=self._follow_challenger,
         )
-        self.shadow = (
-            ShadowScorer(database, challenger=self.challenger) if settings.shadow_enabled else None
-        )
-        self.writer = ticket_writer(
-            database, after_commit=self.shadow.submit if self.shadow else None
-        )
+        self.shadow = ShadowScorer(database, challenger=self.challenger)
+        self.writer = ticket_writer(database, after_commit=self._shadow_committed)
         self.metrics = ServiceMetrics(database=database, models=self.loaded_models)
         for build in collectors:
             self.metrics.add_collector(build(self))
+
+    def _follow(self, alias: str) -> AliasFollower:
+        settings = self.settings
+        return AliasFollower(
+            client=self._client,
+            database=self.database,
+            name=settings.model_name,
+            alias=alias,
+            retry_seconds=settings.load_retry_seconds,
+            retry_max_seconds=settings.load_retry_max_seconds,
+        )
+
+    def _follow_challenger(self, values: FlagValues) -> None:
+        """Follow the challenger alias while shadow or a canary share needs it; else let go.
+
+        Loading happens in the follower's thread (woken here), so a flag change never waits
+        for a model load; until it is loaded, every ticket is Production's. A replica holds a
+        challenger only while it has a part, so one left behind by ``validate`` costs nothing.
+        """
+        with self._challenger_lock:
+            following = self.follower.challenger is not None
+            if values.challenger_needed and not following:
+                self.follower.challenger = self._follow(CHALLENGER)
+                self.follower.wake()
+            elif not values.challenger_needed and following:
+                self.follower.challenger = None
+
+    def _shadow_committed(self, rows: list[dict[str, Any]]) -> None:
+        """Queue committed Production tickets for shadow scoring while the flag is on."""
+        if self.flags.shadow_enabled:
+            self.shadow.submit(rows)
 
     def served_version(self) -> str | None:
         """The Production version loaded now, if any."""
@@ -130,17 +161,11 @@ class ServingService:
 
     def start(self) -> None:
         """Seed and read the flags, load the aliases once, then start the background threads."""
-        flags.seed_flag(
-            self.database,
-            AUTO_APPLY_FLAG,
-            value=self.settings.auto_apply_enabled,
-            actor="environment",
-        )
-        self.flags.refresh()
+        flags.seed_defaults(self.database, self.flags.defaults)
+        self.flags.refresh()  # follows the challenger when the flags give it a part
         self.follower.check_all()
         self.writer.start()
-        if self.shadow is not None:
-            self.shadow.start()
+        self.shadow.start()
         self.flags.start()
         self.follower.start()
 
@@ -149,68 +174,87 @@ class ServingService:
         self.follower.stop()
         self.flags.stop()
         self.writer.stop()
-        if self.shadow is not None:
-            self.shadow.stop()
+        self.shadow.stop()
 
     async def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Classify tickets, decide auto-apply, and return once every row is committed.
 
+        A ticket routed to the canary whose model raises is answered by Production and
+        stored as ``canary-fallback``: the caller never sees the canary's failure.
+
         Raises:
             NoModelError: no version has been loaded yet.
-            PredictionFailedError: the model raised (nothing is stored for the request).
+            PredictionFailedError: the Production model raised (nothing is stored for the
+                request).
             StoreUnavailableError: the ticket store could not commit.
         """
         started = time.perf_counter()
         production = self.production  # read once: a swap mid-request changes nothing here
         if production is None:
             raise NoModelError("no model version is loaded yet")
-        routes = self._route(texts, production)
-        answers = await self._predict(texts, routes)
+        now = self.flags.current  # one snapshot of the flags for the whole request
+        routes = self._route(texts, production, percent=now.canary_percent)
+        served = await self._predict(texts, routes, production)
         latency_ms = (time.perf_counter() - started) * 1000 / len(texts)
-        rows, results = self._decide(texts, routes, answers, latency_ms)
+        rows, results = self._decide(
+            texts, served, latency_ms, auto_apply_enabled=now.auto_apply_enabled
+        )
         await self.writer.write(rows)
         self._count(rows)
         return results
 
     async def _predict(
-        self, texts: Sequence[str], routes: dict[str, tuple[LoadedModel, list[int]]]
-    ) -> list[Prediction | None]:
-        """Each routed model's answers, back in request order."""
-        answers: list[Prediction | None] = [None] * len(texts)
+        self,
+        texts: Sequence[str],
+        routes: dict[str, tuple[LoadedModel, list[int]]],
+        production: LoadedModel,
+    ) -> list[Served]:
+        """Each ticket's answer, the version that gave it and its route, in request order."""
+        served: list[Served | None] = [None] * len(texts)
         inline = self.settings.predict_inline and sum(map(len, texts)) <= INLINE_MAX_CHARS
-        for model, indices in routes.values():
+        for route, (model, indices) in routes.items():
             batch = [texts[i] for i in indices]
             try:
-                if inline:
-                    predicted = model.predictor.predict(batch)
-                else:
-                    predicted = await run_in_threadpool(model.predictor.predict, batch)
-                for index, answer in zip(indices, predicted, strict=True):
-                    answers[index] = answer
+                answers = await _answers(model, batch, indices, inline=inline)
             except Exception as exc:  # whatever a model raises is its failure, not ours
-                raise PredictionFailedError(version=model.version, error=exc) from exc
-        return answers
+                if route != SERVED_BY_CANARY:
+                    raise PredictionFailedError(version=model.version, error=exc) from exc
+                log.warning(
+                    "canary version %s failed on %d tickets (%s: %s); Production answers them",
+                    model.version,
+                    len(batch),
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+                route, model = SERVED_BY_CANARY_FALLBACK, production
+                try:
+                    answers = await _answers(production, batch, indices, inline=inline)
+                except Exception as exc:
+                    raise PredictionFailedError(version=production.version, error=exc) from exc
+            for index, answer in answers:
+                served[index] = (answer, model, route)
+        assert all(entry is not None for entry in served)  # every index was routed
+        return served  # type: ignore[return-value]
 
     def _decide(
         self,
         texts: Sequence[str],
-        routes: dict[str, tuple[LoadedModel, list[int]]],
-        answers: list[Prediction | None],
+        served: list[Served],
         latency_ms: float,
+        *,
+        auto_apply_enabled: bool,
     ) -> tuple[list[dict[str, Any]], list[Classification]]:
         """The auto-apply decision per ticket, as the rows to store and the answers to return."""
-        enabled = self.flags.auto_apply_enabled
         threshold = self.settings.auto_apply_threshold
         now = utcnow()
         rows: list[dict[str, Any]] = []
         results: list[Classification] = []
-        served = {i: (model, served_by) for served_by, (model, idx) in routes.items() for i in idx}
-        for index, maybe in enumerate(answers):
-            assert maybe is not None  # every index was routed above
-            answer = maybe
-            model, served_by = served[index]
+        for index, (answer, model, served_by) in enumerate(served):
             applied, reason = auto_apply_decision(
-                confidence=answer.confidence, threshold=threshold, enabled=enabled
+                confidence=answer.confidence,
+                threshold=threshold,
+                enabled=auto_apply_enabled,
+                on_trial=model.version if served_by == SERVED_BY_CANARY else None,
             )
             ticket_id = new_ticket_id()
             rows.append(
@@ -245,16 +289,18 @@ class ServingService:
         return rows, results
 
     def _route(
-        self, texts: Sequence[str], production: LoadedModel
+        self, texts: Sequence[str], production: LoadedModel, *, percent: float
     ) -> dict[str, tuple[LoadedModel, list[int]]]:
-        challenger = self.challenger()
-        percent = self.settings.canary_percent
+        """Which tickets the canary answers (sticky by text), once its version is loaded."""
+        challenger = self.challenger() if percent > 0 else None
+        if challenger is None:
+            return {SERVED_BY_PRODUCTION: (production, list(range(len(texts))))}
         routes: dict[str, tuple[LoadedModel, list[int]]] = {}
         for index, text in enumerate(texts):
-            if challenger is not None and in_canary(text, percent=percent):
-                routes.setdefault("canary", (challenger, []))[1].append(index)
+            if in_canary(text, percent=percent):
+                routes.setdefault(SERVED_BY_CANARY, (challenger, []))[1].append(index)
             else:
-                routes.setdefault("production", (production, []))[1].append(index)
+                routes.setdefault(SERVED_BY_PRODUCTION, (production, []))[1].append(index)
         return routes
 
     def _count(self, rows: list[dict[str, Any]]) -> None:
@@ -268,11 +314,48 @@ class ServingService:
                 applied=row["auto_applied"],
             )
 
-    def set_auto_apply(self, *, enabled: bool, actor: str, reason: str | None) -> dict[str, bool]:
-        """Persist a flag change (audited) and apply it here at once; others follow by polling."""
+    def set_flags(
+        self,
+        *,
+        actor: str,
+        reason: str | None,
+        auto_apply_enabled: bool | None = None,
+        shadow_enabled: bool | None = None,
+        canary_percent: float | None = None,
+    ) -> FlagValues:
+        """Persist the given flags in one transaction (each change audited) and apply them
+        here at once; other replicas follow by polling.
+
+        Raises:
+            FlagValueError: ``canary_percent`` is outside 0-100 (nothing is written).
+        """
+        if canary_percent is not None:
+            flags.checked_canary_percent(canary_percent)
         with self.database.session() as session:
-            flags.set_flag(session, AUTO_APPLY_FLAG, enabled=enabled, actor=actor, reason=reason)
+            if auto_apply_enabled is not None:
+                flags.set_flag(
+                    session, AUTO_APPLY_FLAG, enabled=auto_apply_enabled, actor=actor, reason=reason
+                )
+            if shadow_enabled is not None:
+                flags.set_shadow(session, shadow_enabled, actor=actor, reason=reason)
+            if canary_percent is not None:
+                flags.set_canary_percent(session, canary_percent, actor=actor, reason=reason)
         return self.flags.refresh()
+
+
+# One ticket's answer, the version that gave it, and its route (``tickets.served_by``).
+Served = tuple[Prediction, LoadedModel, str]
+
+
+async def _answers(
+    model: LoadedModel, batch: list[str], indices: list[int], *, inline: bool
+) -> list[tuple[int, Prediction]]:
+    """``model``'s answers to ``batch``, paired with their request indices."""
+    if inline:
+        predicted = model.predictor.predict(batch)
+    else:
+        predicted = await run_in_threadpool(model.predictor.predict, batch)
+    return list(zip(indices, predicted, strict=True))
 
 
 def admin_actor() -> str:

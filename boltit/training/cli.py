@@ -36,6 +36,9 @@ PriorityColumn = Annotated[
     str | None,
     typer.Option(help="Column holding the priority (default: 'priority' if the file has it)."),
 ]
+RecentDays = Annotated[
+    int, typer.Option(help="Add labelled tickets of the store from the last N days.")
+]
 RowsOption = Annotated[int, typer.Option(help="Tickets to generate when --data is omitted.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the generator, the split and the model.")]
 NoRegister = Annotated[
@@ -102,9 +105,7 @@ def register(app: typer.Typer) -> None:
         text_column: TextColumn_ = "text",
         label_column: LabelColumn = "category",
         priority_column: PriorityColumn = None,
-        include_recent_days: Annotated[
-            int, typer.Option(help="Add labelled tickets of the store from the last N days.")
-        ] = 90,
+        include_recent_days: RecentDays = 90,
         rows: RowsOption = 4000,
         seed: SeedOption = 42,
         no_register: NoRegister = False,

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from boltit.core.polling import wait_until
 from boltit.core.ports import free_port
 from boltit.core.settings import Settings
-from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION
+from boltit.core.vocabulary import CHALLENGER, PREVIOUS, PRODUCTION, UI_PRODUCTION_ALIAS
 from boltit.registry.history import registry_history
 from boltit.registry.lookup import aliases
 from boltit.registry.sync import watch
@@ -139,6 +139,17 @@ def test_ui_changes_are_synced_accepted_or_reverted(
     assert seen == 1
     assert aliases(client, name=name)[PRODUCTION] == twin
 
+    # The UI's alias editor saves "Production" as typed, lowercased: that asks for a move too,
+    # judged like any other, and the lowercase alias goes once it is answered.
+    ui_set_alias(mlflow_ui, name=name, alias=UI_PRODUCTION_ALIAS, version=bad)
+    code, out, _ = boltit("registry", "sync", "--actor", "sync-bot")
+    assert code == 0 and f"ui_alias change to v{bad}" in out and "reverted" in out
+    assert aliases(client, name=name) == {PRODUCTION: twin, PREVIOUS: good}
+    ui_set_alias(mlflow_ui, name=name, alias=UI_PRODUCTION_ALIAS, version=twin)
+    code, out, _ = boltit("registry", "sync", "--actor", "sync-bot")
+    assert code == 0 and "nothing to sync" in out  # it already serves
+    assert aliases(client, name=name) == {PRODUCTION: twin, PREVIOUS: good}
+
     events = [
         (e.action, e.from_version, e.to_version, (e.details or {}).get("outcome"),
          (e.details or {}).get("via"))
@@ -151,6 +162,8 @@ def test_ui_changes_are_synced_accepted_or_reverted(
         ("sync_revert", bad, twin, "reverted", "stage"),
         ("registry_sync", twin, bad, "reverted", "alias"),
         ("sync_revert", bad, twin, "reverted", "alias"),
+        ("registry_sync", twin, bad, "reverted", "ui_alias"),
+        ("sync_revert", bad, twin, "reverted", "ui_alias"),
     ]
     code, out, _ = boltit("history")
     assert code == 0 and "registry_sync" in out and "sync_revert" in out

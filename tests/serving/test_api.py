@@ -226,13 +226,14 @@ def test_admin_writes_need_the_token(http: httpx.Client, database: Database) -> 
     assert http.put("/admin/feature-flags", json=flag, headers=wrong).status_code == 403
     assert http.post("/admin/reload").status_code == 401
     assert http.post("/admin/reload", headers=wrong).status_code == 403
-    assert http.get("/admin/feature-flags").json() == {"auto_apply_enabled": True}
+    initial = {"auto_apply_enabled": True, "shadow_enabled": False, "canary_percent": 0.0}
+    assert http.get("/admin/feature-flags").json() == initial
 
     changed = http.put(
         "/admin/feature-flags", json={**flag, "reason": "regression drill"}, headers=ADMIN
     )
     assert changed.status_code == 200
-    assert changed.json() == {"auto_apply_enabled": False}
+    assert changed.json() == {**initial, "auto_apply_enabled": False}
     answer = http.post("/classify", json={"text": "laptop battery is dead"}).json()
     assert answer["auto_applied"] is False
     assert "turned off" in answer["reason"]
