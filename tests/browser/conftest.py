@@ -65,15 +65,17 @@ def launch_failure(error: Error) -> str:
     return " | ".join(said)[:600]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop is this thread's
+# running loop, and every later test on the worker that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the session (per xdist worker); skips when there is none."""
+    """One headless Chromium per test module; skips when there is none."""
     chromium = find_chromium()
     if chromium is None:
         pytest.skip(

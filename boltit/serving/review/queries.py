@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from boltit.core import tickets
 from boltit.core.errors import BadInputError
+from boltit.core.evaluation import feedback_outcomes
 from boltit.core.schema import ShadowPrediction, Ticket, TicketFeedback
 
 PAGE_SIZE = 25
@@ -289,24 +289,26 @@ class Panel:
 
 def accuracy_panel(session: Session) -> Panel:
     """Accuracy on every reviewed ticket (its current label against the prediction)."""
-    right = func.sum(case((Ticket.feedback_category == Ticket.category, 1), else_=0))
-
-    def grouped(column: Any) -> list[Accuracy]:
-        query = (
-            select(column, func.count(), right)
-            .where(Ticket.reviewed_at.is_not(None))
-            .group_by(column)
-            .order_by(column)
+    rows = session.execute(
+        select(Ticket.model_version, Ticket.category, Ticket.feedback_category).where(
+            Ticket.reviewed_at.is_not(None)
         )
-        return [
-            Accuracy(key=str(key), reviewed=int(count), correct=int(correct or 0))
-            for key, count, correct in session.execute(query)
-        ]
+    ).all()
+    # The one served-vs-label comparison (core.evaluation), not a second one in SQL.
+    labelled, right = feedback_outcomes([r[1] for r in rows], [r[2] for r in rows])
 
-    by_version = grouped(Ticket.model_version)
+    def grouped(position: int) -> list[Accuracy]:
+        counts: dict[str, list[int]] = {}
+        for row, has_label, is_right in zip(rows, labelled, right, strict=True):
+            tally = counts.setdefault(str(row[position]), [0, 0])
+            tally[0] += int(has_label)
+            tally[1] += int(is_right)
+        return [Accuracy(key, reviewed, correct) for key, (reviewed, correct) in counts.items()]
+
+    by_version = grouped(0)
     # Version numbers sort as numbers, not text (10 after 9).
     by_version.sort(key=lambda a: (len(a.key), a.key))
-    return Panel(by_version=by_version, by_category=grouped(Ticket.category))
+    return Panel(by_version=by_version, by_category=sorted(grouped(1), key=lambda a: a.key))
 
 
 def served_versions(session: Session) -> list[str]:

@@ -1,23 +1,23 @@
 """Who is reviewing: the login token's client in a signed cookie, and each form's CSRF token.
 
 The cookie holds the client's name, the SHA-256 of the token it logged in with, a CSRF token
-and an expiry, signed with HMAC-SHA256. It is checked against the clients file on every
+and an expiry, signed by itsdangerous (HMAC-SHA256). It is checked against the clients file on every
 request, so revoking the token (``boltit token revoke``) ends the session at once. A visitor
 who has not logged in gets a cookie with a CSRF token only, so the login form is protected too.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from boltit.core.clients import Client, ClientRegistry, Scope
 from boltit.core.errors import BoltitError
@@ -82,43 +82,34 @@ class Reviewer:
 
 
 class SessionCodec:
-    """Signs and reads session cookies with one secret."""
+    """Signs and reads session cookies with one secret (itsdangerous, HMAC-SHA256)."""
 
     def __init__(self, secret: bytes) -> None:
-        self._key = hashlib.sha256(b"boltit review session\0" + secret).digest()
+        self._serializer = URLSafeSerializer(
+            secret, salt="boltit review session", signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
     def encode(self, data: SessionData) -> str:
-        body = json.dumps(
-            {"c": data.csrf, "u": data.client, "t": data.token_sha256, "e": data.expires},
-            separators=(",", ":"),
-        ).encode()
-        payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode()
-        return f"{payload}.{self._sign(payload)}"
+        fields = {"c": data.csrf, "u": data.client, "t": data.token_sha256, "e": data.expires}
+        return self._serializer.dumps(fields)
 
     def decode(self, cookie: str | None, *, now: float | None = None) -> SessionData | None:
         """The cookie's data, or None when it is missing, forged or expired."""
-        if not cookie or "." not in cookie:
-            return None
-        payload, _, signature = cookie.partition(".")
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        if not cookie:
             return None
         try:
-            raw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            raw = self._serializer.loads(cookie)
             data = SessionData(
                 csrf=str(raw["c"]),
                 client=None if raw["u"] is None else str(raw["u"]),
                 token_sha256=None if raw["t"] is None else str(raw["t"]),
                 expires=float(raw["e"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (BadSignature, ValueError, KeyError, TypeError):
             return None
         if data.client is not None and data.expires < (time.time() if now is None else now):
             return None
         return data
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def new_visitor() -> SessionData:
