@@ -285,7 +285,9 @@ def test_a_forced_bad_version_is_detected_disabled_rolled_back_and_reviewed(
         Period=60,
         Statistics=["Average"],
     )
-    assert stats["Datapoints"] and stats["Datapoints"][0]["Average"] < 0.5
+    # An earlier pass may have pushed a datapoint in an earlier minute: judge the newest.
+    assert stats["Datapoints"]
+    assert max(stats["Datapoints"], key=lambda d: d["Timestamp"])["Average"] < 0.5
 
     # No flapping: a second pass (the same CLI, in this process) finds v1 healthy, does nothing.
     again = runner.invoke(
