@@ -59,7 +59,10 @@ def v1_serving_with_labelled_tickets(
 ) -> Path:
     """v1 trained on a base file and in Production; agents labelled tickets served since."""
     base = settings.state_dir.parent / "base.csv"
-    generate_tickets(int(BASE_ROWS), seed=1).to_csv(base, index=False)
+    # The base file ends two days ago, so every labelled ticket below (the last few hours)
+    # arrived after v1's cut-off whatever the time of day the test runs.
+    started = datetime.now(UTC) - timedelta(days=32)
+    generate_tickets(int(BASE_ROWS), seed=1, start=started).to_csv(base, index=False)
     code, out, err = boltit("train", "--data", str(base))
     assert code == 0, out + err
     mlflow_client.set_registered_model_alias(settings.model_name, PRODUCTION, "1")

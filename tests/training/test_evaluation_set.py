@@ -238,7 +238,10 @@ def test_retrain_sends_new_arrivals_to_the_evaluation_set(
     from tests.monitoring.tickets import send_feedback, store_tickets, ticket_row
 
     base = tmp_path / "base.csv"
-    generate_tickets(1200, seed=1).to_csv(base, index=False)
+    # Two days before now, so the tickets served in the last hours all arrive after v1's
+    # cut-off whatever the time of day the test runs.
+    started = datetime.now(UTC) - timedelta(days=32)
+    generate_tickets(1200, seed=1, start=started).to_csv(base, index=False)
     code, out, err = boltit("train", "--data", str(base))
     assert code == 0, err
     assert "evaluation set fixed by this run: 240 held-out tickets" in out
@@ -246,7 +249,7 @@ def test_retrain_sends_new_arrivals_to_the_evaluation_set(
     cutoff = es.serving_cutoff(mlflow_client, settings.model_name)
     assert cutoff is not None and cutoff[0] == "1"
 
-    # 250 tickets served and labelled since: after v1's cut-off (its data ends yesterday).
+    # 250 tickets served and labelled since: after v1's cut-off (its data ends two days ago).
     database = Database(settings.database_url)
     try:
         served = generate_tickets(250, seed=21)
