@@ -78,7 +78,7 @@ def test_nothing_is_served_without_a_reviewer_session(
     service: ServiceThread, secure: Settings
 ) -> None:
     with httpx.Client(base_url=service.url, timeout=30) as anonymous:
-        for path in ("/review", "/review/progress", "/review/panel", "/review/static/review.js"):
+        for path in ("/review", "/review/progress", "/review/panel"):
             answer = anonymous.get(path + "?queue=audit")
             assert answer.status_code == 303, path
             assert answer.headers["location"].startswith("/review/login?next=%2Freview")

@@ -2,7 +2,7 @@
 
 Every route but the login form needs a reviewer's session (others are sent to the login
 page), and every form posted needs the session's CSRF token (403 without it). Forms post and
-redirect back (303), so the page works without JavaScript; ``static/review.js`` adds keyboard
+redirect back (303), so the page works without JavaScript; ``templates/review.js`` adds keyboard
 shortcuts and refreshes the live panel.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
@@ -43,7 +43,6 @@ from boltit.serving.review.top_categories import top_categories
 from boltit.serving.service import ServingService
 
 HERE = Path(__file__).parent
-STATIC = {"review.js": "text/javascript"}
 MENU_SECONDS = 30.0  # the filter menus' versions and categories are re-read this often
 
 router = APIRouter(prefix="/review", include_in_schema=False)
@@ -55,6 +54,14 @@ class LoginRequiredError(Exception):
     def __init__(self, next_url: str) -> None:
         super().__init__(next_url)
         self.next_url = next_url
+
+
+class CsrfRefusedError(Exception):
+    """A form posted without this session's CSRF token."""
+
+
+class BadQueueChoiceError(Exception):
+    """A queue or filter in the query string that cannot be read (400, the message says why)."""
 
 
 @dataclass
@@ -117,6 +124,16 @@ def install_review_page(app: FastAPI, settings: Settings) -> None:
     async def _to_login(_request: Request, exc: LoginRequiredError) -> Response:
         return RedirectResponse(f"/review/login?{urlencode({'next': exc.next_url})}", 303)
 
+    @app.exception_handler(CsrfRefusedError)
+    async def _refuse(_request: Request, _exc: CsrfRefusedError) -> Response:
+        return _csrf_refused(app.state.review)
+
+    @app.exception_handler(BadQueueChoiceError)
+    async def _bad_choice(request: Request, exc: BadQueueChoiceError) -> Response:
+        page: ReviewPage = app.state.review
+        reviewer = reviewer_of(_session(request, page), page.auth.registry)
+        return page.render("error.html", 400, reviewer=reviewer, message=str(exc))
+
     app.include_router(router)
 
 
@@ -142,6 +159,56 @@ async def require_reviewer(request: Request, page: PageDep) -> Reviewer:
 
 
 ReviewerDep = Annotated[Reviewer, Depends(require_reviewer)]
+
+
+@dataclass(frozen=True)
+class ReviewerForm:
+    """A form posted by the logged-in reviewer, its CSRF token checked."""
+
+    reviewer: Reviewer
+    form: Any
+
+    def field(self, name: str) -> str | None:
+        return _field(self.form, name)
+
+
+async def checked_form(request: Request, page: PageDep, reviewer: ReviewerDep) -> ReviewerForm:
+    """The posted form of a reviewer's session; 403 when its CSRF token does not match."""
+    form = await request.form()
+    if not csrf_matches(_session(request, page), _field(form, "csrf")):
+        raise CsrfRefusedError
+    return ReviewerForm(reviewer, form)
+
+
+ReviewerFormDep = Annotated[ReviewerForm, Depends(checked_form)]
+
+
+@dataclass(frozen=True)
+class QueueChoice:
+    """The queue and filters a query string asks for."""
+
+    queue: Queue
+    filters: Filters
+
+
+async def choose_queue(
+    queue: str | None = None,
+    category: str | None = None,
+    version: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    seed: str | None = None,
+) -> QueueChoice:
+    try:
+        return QueueChoice(
+            queries.parse_queue(queue),
+            Filters.parse(category=category, version=version, since=since, until=until, seed=seed),
+        )
+    except BadInputError as exc:
+        raise BadQueueChoiceError(str(exc)) from exc
+
+
+QueueChoiceDep = Annotated[QueueChoice, Depends(choose_queue)]
 
 
 def _safe_next(value: str | None) -> str:
@@ -190,11 +257,8 @@ async def login(request: Request, page: PageDep) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, page: PageDep, reviewer: ReviewerDep) -> Response:
+async def logout(posted: ReviewerFormDep) -> Response:
     """End the session."""
-    form = await request.form()
-    if not csrf_matches(_session(request, page), _field(form, "csrf")):
-        return _csrf_refused(page)
     response = RedirectResponse("/review/login", 303)
     response.delete_cookie(COOKIE, path="/review")
     return response
@@ -205,22 +269,11 @@ async def queue_page(
     request: Request,
     page: PageDep,
     reviewer: ReviewerDep,
-    queue: str | None = None,
-    category: str | None = None,
-    version: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    seed: str | None = None,
+    choice: QueueChoiceDep,
     after: str | None = None,
 ) -> Response:
     """One page of a review queue, with its progress and the filters."""
-    try:
-        chosen = queries.parse_queue(queue)
-        filters = Filters.parse(
-            category=category, version=version, since=since, until=until, seed=seed
-        )
-    except BadInputError as exc:
-        return _bad_request(page, reviewer, str(exc))
+    chosen, filters = choice.queue, choice.filters
 
     def load() -> dict[str, Any]:
         with page.service.database.session() as session:
@@ -270,25 +323,14 @@ async def queue_page(
 async def queue_progress(
     page: PageDep,
     reviewer: ReviewerDep,
-    queue: str | None = None,
-    category: str | None = None,
-    version: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    seed: str | None = None,
+    choice: QueueChoiceDep,
 ) -> Response:
     """A queue's progress bar (reviewed of total under the filters), as an HTML fragment.
 
-    Asked for by the page's script once the tickets are shown: counting a queue reads an
+    Asked for by the page's script once the page has loaded: counting a queue reads an
     index range of every ticket in it, which the first paint should not wait for.
     """
-    try:
-        chosen = queries.parse_queue(queue)
-        filters = Filters.parse(
-            category=category, version=version, since=since, until=until, seed=seed
-        )
-    except BadInputError as exc:
-        return _bad_request(page, reviewer, str(exc))
+    chosen, filters = choice.queue, choice.filters
 
     def load() -> queries.Progress:
         with page.service.database.session() as session:
@@ -309,37 +351,28 @@ async def panel(page: PageDep, reviewer: ReviewerDep) -> Response:
 
 
 @router.post("/tickets/{ticket_id}")
-async def label_ticket(
-    ticket_id: str, request: Request, page: PageDep, reviewer: ReviewerDep
-) -> Response:
+async def label_ticket(ticket_id: str, page: PageDep, posted: ReviewerFormDep) -> Response:
     """Confirm the prediction (no category) or correct it (a category); back to the queue."""
-    form = await request.form()
-    if not csrf_matches(_session(request, page), _field(form, "csrf")):
-        return _csrf_refused(page)
     if not queries.is_ticket_id(ticket_id):
-        return _bad_request(page, reviewer, f"{ticket_id!r} is not a ticket id", status=404)
-    category = (_field(form, "category") or "").strip() or None
+        return _bad_request(page, posted.reviewer, f"{ticket_id!r} is not a ticket id", 404)
+    category = (posted.field("category") or "").strip() or None
     label = Label(ticket_id=ticket_id, category=category)
-    return await _record(page, reviewer, [label], back=_field(form, "back"))
+    return await _record(page, posted, [label])
 
 
 @router.post("/confirm-page")
-async def confirm_page(request: Request, page: PageDep, reviewer: ReviewerDep) -> Response:
+async def confirm_page(page: PageDep, posted: ReviewerFormDep) -> Response:
     """Confirm the prediction of every ticket of the page; back to the queue."""
-    form = await request.form()
-    if not csrf_matches(_session(request, page), _field(form, "csrf")):
-        return _csrf_refused(page)
-    ids = [str(value) for value in form.getlist("ticket_id")]
+    ids = [str(value) for value in posted.form.getlist("ticket_id")]
     bad = [value for value in ids if not queries.is_ticket_id(value)]
     if bad:
-        return _bad_request(page, reviewer, f"{bad[0]!r} is not a ticket id")
+        return _bad_request(page, posted.reviewer, f"{bad[0]!r} is not a ticket id")
     labels = [Label(ticket_id=ticket_id) for ticket_id in dict.fromkeys(ids)]
-    return await _record(page, reviewer, labels, back=_field(form, "back"))
+    return await _record(page, posted, labels)
 
 
-async def _record(
-    page: ReviewPage, reviewer: Reviewer, labels: list[Label], *, back: str | None
-) -> Response:
+async def _record(page: ReviewPage, posted: ReviewerForm, labels: list[Label]) -> Response:
+    reviewer, back = posted.reviewer, posted.field("back")
     served = page.service.served_categories()
     try:
         stored = await run_in_threadpool(
@@ -357,14 +390,6 @@ async def _record(
     notice = f"{len(stored)} ticket{'s' if len(stored) != 1 else ''} labelled"
     joiner = "&" if query else ""
     return RedirectResponse(f"/review?{query}{joiner}{urlencode({'notice': notice})}", 303)
-
-
-@router.get("/static/{name}")
-async def static(name: str, reviewer: ReviewerDep) -> Response:
-    """The page's script (behind the login too; the stylesheet is inline)."""
-    if name not in STATIC:
-        return HTMLResponse("not found", status_code=404)
-    return FileResponse(HERE / "static" / name, media_type=STATIC[name])
 
 
 def _field(form: Any, name: str) -> str | None:
