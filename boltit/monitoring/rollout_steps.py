@@ -98,15 +98,13 @@ def advance(
         if moved:
             why = f"rollout {rollout.id}: step {step + 1} of {len(rollout.steps)}: {verdict.reason}"
             set_canary(session, target, percent, why)
-            audit.record(
+            _audit(
                 session,
+                target,
+                rollout,
                 action="rollout_step",
-                actor=target.actor,
-                model_name=target.name,
-                from_version=rollout.champion_version,
-                to_version=rollout.version,
                 reason=verdict.reason,
-                details={"rollout": rollout.id, "from": rollout.percent, "to": percent},
+                details={"from": rollout.percent, "to": percent},
             )
     if not moved:
         return Look(reread(target, rollout.id), "stopped", evidence, verdict)
@@ -122,28 +120,17 @@ def abort_on_regression(
 ) -> Look:
     reason = f"regression at {rollout.percent:g}%: {verdict.reason}"
     with target.database.session() as session:
-        moved = rollout_store.move(
+        if not _abort(
             session,
-            rollout.id,
+            target,
+            rollout,
+            reason=reason,
+            canary_reason=f"rollout {rollout.id} aborted: {verdict.reason}",
+            details={"signal": verdict.signal, "p_value": verdict.p_value},
             at_step=rollout.step_index,
-            status=rollout_store.ABORTED,
-            percent=0.0,
-            reason=reason,
             evidence_entry=entry(evidence, verdict, now),
-        )
-        if not moved:
+        ):
             return Look(reread(target, rollout.id), "stopped", evidence, verdict)
-        set_canary(session, target, 0.0, f"rollout {rollout.id} aborted: {verdict.reason}")
-        audit.record(
-            session,
-            action="rollout_abort",
-            actor=target.actor,
-            model_name=target.name,
-            from_version=rollout.version,
-            to_version=rollout.champion_version,
-            reason=reason,
-            details={"rollout": rollout.id, "signal": verdict.signal, "p_value": verdict.p_value},
-        )
         incident = incidents.open_incident(
             session,
             title=f"gradual rollout of v{rollout.version} aborted at {rollout.percent:g}% "
@@ -212,15 +199,13 @@ def finish(
     )
     with target.database.session() as session:
         session.get_one(Rollout, rollout.id).reason = outcome
-        audit.record(
+        _audit(
             session,
+            target,
+            rollout,
             action="rollout_finish",
-            actor=target.actor,
-            model_name=target.name,
-            from_version=rollout.champion_version,
-            to_version=rollout.version,
             reason=outcome,
-            details={"rollout": rollout.id, "promoted": refusal is None, "refusal": refusal},
+            details={"promoted": refusal is None, "refusal": refusal},
         )
     return Look(reread(target, rollout.id), "finished", evidence, verdict, refusal is None)
 
@@ -250,18 +235,66 @@ def stop_rollout(
             raise NotFoundError(f"no rollout of {target.name} is running")
         rollout = rollout_store.view(row)
         why = f"aborted by {target.actor}: {reason}"
-        if rollout_store.move(
-            session, rollout.id, status=rollout_store.ABORTED, percent=0.0, reason=why
-        ):
-            set_canary(session, target, 0.0, f"rollout {rollout.id} {why}")
-            audit.record(
-                session,
-                action="rollout_abort",
-                actor=target.actor,
-                model_name=target.name,
-                from_version=rollout.version,
-                to_version=rollout.champion_version,
-                reason=why,
-                details={"rollout": rollout.id, "percent": rollout.percent},
-            )
+        _abort(
+            session,
+            target,
+            rollout,
+            reason=why,
+            canary_reason=f"rollout {rollout.id} {why}",
+            details={"percent": rollout.percent},
+        )
     return reread(target, rollout.id)
+
+
+def _abort(
+    session: Session,
+    target: RolloutTarget,
+    rollout: RolloutView,
+    *,
+    reason: str,
+    canary_reason: str,
+    details: dict[str, Any],
+    at_step: int | None = None,
+    evidence_entry: dict[str, Any] | None = None,
+) -> bool:
+    """Mark the rollout aborted, its share back to 0, audited; False (and nothing written)
+    when it no longer runs (at ``at_step``)."""
+    if not rollout_store.move(
+        session,
+        rollout.id,
+        at_step=at_step,
+        status=rollout_store.ABORTED,
+        percent=0.0,
+        reason=reason,
+        evidence_entry=evidence_entry,
+    ):
+        return False
+    set_canary(session, target, 0.0, canary_reason)
+    _audit(
+        session, target, rollout, action="rollout_abort", reason=reason, details=details, back=True
+    )
+    return True
+
+
+def _audit(
+    session: Session,
+    target: RolloutTarget,
+    rollout: RolloutView,
+    *,
+    action: str,
+    reason: str,
+    details: dict[str, Any],
+    back: bool = False,
+) -> None:
+    """Audit a rollout's move: toward the challenger, or ``back`` to the champion."""
+    champion, challenger = rollout.champion_version, rollout.version
+    audit.record(
+        session,
+        action=action,
+        actor=target.actor,
+        model_name=target.name,
+        from_version=challenger if back else champion,
+        to_version=champion if back else challenger,
+        reason=reason,
+        details={"rollout": rollout.id, **details},
+    )
