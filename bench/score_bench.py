@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--skip-spark", action="store_true", help="when Java is absent")
+    parser.add_argument(
+        "--spark-masters",
+        default="local[2]",
+        help="comma-separated Spark masters, one command each (local[1],local[2]: the scaling "
+        "from one executor core to two)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="boltit-score-bench-") as name:
         folder = Path(name)
@@ -82,8 +88,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "--output",
             ],
         }
-        if not args.skip_spark:
-            commands["boltit score --engine spark, local[2]"] = [
+        masters = [] if args.skip_spark else args.spark_masters.split(",")
+        for master in masters:
+            commands[f"boltit score --engine spark, {master}"] = [
                 BOLTIT,
                 "score",
                 str(source),
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "--engine",
                 "spark",
                 "--spark-master",
-                "local[2]",
+                master,
                 "--chunk-rows",
                 str(args.chunk_rows),
                 "--output",
