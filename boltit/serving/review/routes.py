@@ -256,9 +256,9 @@ async def login(request: Request, page: PageDep) -> Response:
     return response
 
 
-@router.post("/logout")
-async def logout(posted: ReviewerFormDep) -> Response:
-    """End the session."""
+@router.post("/logout", dependencies=[Depends(checked_form)])
+async def logout() -> Response:
+    """End the session (a reviewer's form, its CSRF token checked)."""
     response = RedirectResponse("/review/login", 303)
     response.delete_cookie(COOKIE, path="/review")
     return response

@@ -40,7 +40,6 @@
     event.preventDefault();
   });
 
-  // The progress bar and the panel count many tickets: fetched after the tickets are shown.
   function fill(element) {
     if (!element) return;
     fetch(element.getAttribute("data-src"), { credentials: "same-origin" })
@@ -51,8 +50,8 @@
   var progress = document.getElementById("progress");
   var panel = document.getElementById("panel");
   function refresh() { fill(progress); fill(panel); }
-  // When the browser is idle after loading: counting shares the machine's CPU with the
-  // first paint.
+  // The progress bar and the panel count many tickets: fetched when the browser is idle
+  // after loading, since counting shares the machine's CPU with the first paint.
   var later = window.requestIdleCallback || function (run) { setTimeout(run, 200); };
   window.addEventListener("load", function () {
     later(refresh);
